@@ -1,0 +1,39 @@
+"""An NGO's audit trail as people read it: what happened, when (Gregorian and Jalali),
+who did it, and what changed; national IDs masked unless the reader is a registry officer."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from shared.persian import mask_national_id
+
+_HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "originator_topic"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _shown(value: Any, officer: bool) -> Any:
+    if isinstance(value, dict):
+        return {k: mask_national_id(v) if k == "national_id" and not officer
+                else _shown(v, officer) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v, officer) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def history(events: list[Any], officer: bool) -> list[dict[str, Any]]:
+    return [{
+        "event": _snake(type(e).__name__),
+        "version": e.originator_version,
+        "time": e.timestamp,
+        "actor": {k: e.audit["actor"].get(k) for k in ("id", "name", "agency", "county")},
+        "correlation_id": e.audit.get("correlation_id"),
+        "causation_id": e.audit.get("causation_id"),
+        "changes": {k: _shown(v, officer) for k, v in vars(e).items() if k not in _HIDDEN},
+    } for e in events]

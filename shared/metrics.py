@@ -1,0 +1,36 @@
+"""Prometheus metrics every service exports, labelled by service; business metrics live
+with their service. Served on the service's own port (registry 9101 … notify 9104)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+DEFAULT_PORTS = {"registry": 9101, "licensing": 9102, "meetings": 9103, "notify": 9104}
+
+RPC_CALLS = Counter("rpc_calls_total", "RPC calls by method and outcome",
+                    ["service", "method", "outcome"])
+RPC_LATENCY = Histogram("rpc_call_seconds", "RPC call latency by method and outcome",
+                        ["service", "method", "outcome"],
+                        buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+EVENTS_STORED = Counter("events_stored_total", "Domain events stored", ["service"])
+EVENTS_PUBLISHED = Counter("events_published_total", "Events published and confirmed",
+                           ["service", "routing_key"])
+RELAY_LAG = Gauge("relay_lag_events", "Stored events not yet published", ["service"])
+RELAY_POSITION = Gauge("relay_position", "Last notification id confirmed by the broker",
+                       ["service"])
+RELAY_ACTIVE = Gauge("relay_active", "1 when this instance holds the relay lease", ["service"])
+RELAY_ERRORS = Counter("relay_errors_total", "Relay failures (broker or database)", ["service"])
+CONSUMED = Counter("consumer_events_total",
+                   "Upstream events by outcome: processed, duplicate, ignored, retried, dead_lettered",
+                   ["service", "consumer", "outcome"])
+
+
+def serve(service: str) -> int | None:
+    """Start the metrics endpoint; ``<SERVICE>_METRICS_PORT=0`` turns it off (tests)."""
+    port = int(os.environ.get(f"{service.upper()}_METRICS_PORT", DEFAULT_PORTS.get(service, 0)))
+    if port:
+        start_http_server(port)
+        return port
+    return None

@@ -1,0 +1,171 @@
+"""The nameko edge every service shares: the composition root, call context, RPC methods.
+
+A service class declares ``app = Runtime(...)`` (builds the Application once, serves
+metrics, runs the outbox relay and the event consumers as managed threads) and
+``context = CallContextProvider()``; each RPC method is ``@rpc_method(...)``: input
+validated by its schema, the actor required when it changes state, typed errors out,
+latency and outcome counted.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from shared import metrics
+from shared.consumer import ConsumerLoop, Subscription
+from shared.contracts import EventContract
+from shared.domain import Actor, Audit
+from shared.errors import (
+    PUBLIC_ERRORS,
+    InternalError,
+    ServiceError,
+    Unauthenticated,
+    ValidationFailed,
+)
+from shared.relay import OutboxRelay
+from shared.schemas import load
+from shared.store import ServiceApplication
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Consumes:
+    """A subscription: queue ``<service>.<name>``, bound to ``routing_keys``; ``handler``
+    names the Application method that takes a CloudEvent and returns changed aggregates."""
+
+    name: str
+    routing_keys: Sequence[str]
+    handler: str
+
+
+class Runtime(DependencyProvider):
+    def __init__(self, build: Callable[[], ServiceApplication], contract: EventContract,
+                 consumes: Sequence[Consumes] = ()):
+        self.build, self.contract, self.consumes = build, contract, consumes
+        self.app: ServiceApplication | None = None
+        self.stopping = threading.Event()
+
+    def setup(self) -> None:
+        self.app = self.build()
+        metrics.serve(self.contract.service)
+        amqp_uri = self.container.config["AMQP_URI"]
+        self.loops: list[Callable[[threading.Event], None]] = []
+        if os.environ.get("RELAY_ENABLED", "1") != "0":
+            self.loops.append(OutboxRelay(
+                self.app, self.contract, amqp_uri,
+                batch_size=int(os.environ.get("RELAY_BATCH_SIZE", "200")),
+                poll_interval=float(os.environ.get("RELAY_POLL_INTERVAL", "1.0"))).run)
+        for spec in self.consumes:
+            subscription = Subscription(self.app, self.contract.service, spec.name,
+                                        getattr(self.app, spec.handler))
+            self.loops.append(ConsumerLoop(subscription, amqp_uri, spec.routing_keys).run)
+
+    def start(self) -> None:
+        for loop in self.loops:
+            self.container.spawn_managed_thread(functools.partial(loop, self.stopping))
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def kill(self) -> None:
+        self.stopping.set()
+
+    def get_dependency(self, worker_ctx: Any) -> ServiceApplication:
+        assert self.app is not None
+        return self.app
+
+
+@dataclass(frozen=True)
+class CallContext:
+    actor: Actor | None
+    correlation_id: str
+
+    def audit(self) -> dict[str, Any]:
+        """The audit record for events this call causes; refuses a call without an actor."""
+        if self.actor is None:
+            raise Unauthenticated("این درخواست تغییر می‌دهد و باید بگوید چه کسی آن را انجام می‌دهد"
+                                  " (actor در context_data).")
+        return Audit(self.actor, self.correlation_id).as_dict()
+
+
+def actor_from(data: Any) -> Actor | None:
+    if not isinstance(data, dict) or not data.get("id"):
+        return None
+    roles = data.get("roles") or ()
+    return Actor(id=str(data["id"]), name=str(data.get("name") or ""),
+                 roles=tuple(str(r) for r in (roles if isinstance(roles, list | tuple) else [roles])),
+                 agency=data.get("agency"), county=data.get("county"))
+
+
+class CallContextProvider(DependencyProvider):
+    """``actor`` and ``correlation_id`` from the caller's context data."""
+
+    def get_dependency(self, worker_ctx: Any) -> CallContext:
+        data = worker_ctx.data
+        correlation_id = str(data.get("correlation_id") or worker_ctx.call_id or uuid.uuid4())
+        return CallContext(actor_from(data.get("actor")), correlation_id)
+
+
+def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema | None = None, *,
+               changes_state: bool) -> Callable[[Callable[..., Any]], Any]:
+    """An RPC entrypoint: bind and validate the arguments, call, shape the result."""
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        signature = inspect.signature(fn)
+        in_schema = args() if args else None
+        out_schema = result() if isinstance(result, type) else result
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def entrypoint(self: Any, *a: Any, **kw: Any) -> Any:
+            context: CallContext = self.context
+            service, started, outcome = self.name, time.perf_counter(), "ok"
+            try:
+                if changes_state:
+                    context.audit()
+                params = _bind(signature, self, a, kw)
+                if in_schema is not None:
+                    params = load(in_schema, params)
+                value = fn(self, **params)
+                return out_schema.dump(value) if out_schema is not None else value
+            except ServiceError as error:
+                outcome = error.code
+                raise
+            except Exception:
+                outcome = "internal_error"
+                log.exception("%s.%s failed [correlation_id=%s]", service, name,
+                              context.correlation_id)
+                raise InternalError(
+                    f"خطای پیش‌بینی‌نشده‌ای رخ داد؛ شناسه پیگیری: {context.correlation_id}",
+                    {"correlation_id": context.correlation_id}) from None
+            finally:
+                metrics.RPC_CALLS.labels(service, name, outcome).inc()
+                metrics.RPC_LATENCY.labels(service, name, outcome).observe(
+                    time.perf_counter() - started)
+
+        return rpc(expected_exceptions=PUBLIC_ERRORS)(entrypoint)
+
+    return decorate
+
+
+def _bind(signature: inspect.Signature, this: Any, a: tuple, kw: dict) -> dict[str, Any]:
+    try:
+        bound = signature.bind(this, *a, **kw)
+    except TypeError as error:
+        raise ValidationFailed("پارامترهای فراخوانی با این روش جور نیست.",
+                               {"_call": [str(error)]}) from None
+    return {k: v for k, v in list(bound.arguments.items())[1:]}

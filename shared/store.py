@@ -143,7 +143,7 @@ class ServiceApplication(Application):
         self._wake()
 
     def has_processed(self, tracking: Tracking) -> bool:
-        table = "tracking" if not self.postgres else "notification_tracking"
+        table = getattr(self.recorder, "tracking_table_name", "tracking")
         with self.sql.transaction() as run:
             rows = run(f"SELECT 1 FROM {self.sql.table(table)} "
                        "WHERE application_name = %s AND notification_id = %s",

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from nameko.containers import ServiceContainer
+
+from services.registry.service import RegistryService
+from shared.rpc_client import cluster
+from tests.conftest import OFFICER
+
+
+@pytest.fixture
+def registry(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    """The registry service, in this process, on the chosen store and the real broker."""
+    container = ServiceContainer(RegistryService, {"AMQP_URI": amqp_uri})
+    container.start()
+    yield container
+    container.stop()
+
+
+@pytest.fixture
+def rpc(amqp_uri: str) -> Iterator[Any]:
+    """Calls as a registry officer; ``rpc.as_actor(actor)`` for anyone else."""
+    with cluster(amqp_uri, OFFICER) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def rpc_as(amqp_uri: str) -> Iterator[Any]:
+    opened: list[Any] = []
+
+    def make(actor: dict[str, Any] | None) -> Any:
+        proxy = cluster(amqp_uri, actor)
+        opened.append(proxy)
+        return proxy.start()
+
+    yield make
+    for proxy in opened:
+        proxy.stop()

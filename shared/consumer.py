@@ -10,11 +10,10 @@ No framework here; the nameko entrypoint in ``shared.service`` feeds it.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -87,7 +86,7 @@ class Subscription:
             "x-error-traceback": "".join(traceback.format_exception(error))[-4000:],
             "x-attempts": attempt,
             "x-consumer": self.name,
-            "x-failed-at": datetime.now(timezone.utc).isoformat(),
+            "x-failed-at": datetime.now(UTC).isoformat(),
         })
         self._count("dead_lettered")
         log.error("%s: dead-lettered %s: %s", self.name, cloudevent.get("id"), error)
@@ -130,9 +129,9 @@ class ConsumerLoop:
                         while not stop.is_set():
                             try:
                                 conn.drain_events(timeout=1)
-                            except socket.timeout:
+                            except TimeoutError:
                                 conn.heartbeat_check()
-            except Exception:  # noqa: BLE001 - reconnect after broker faults
+            except Exception:
                 log.exception("consumer %s: connection failed; retrying", self.queue_name)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 15.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import jdatetime
 
@@ -39,7 +39,7 @@ def format_date(value: date) -> str:
 
 def format_datetime(value: datetime) -> str:
     """Jalali date and time (UTC) of an instant, e.g. 1405/09/05 09:24."""
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     return jdatetime.datetime.fromgregorian(datetime=utc).strftime("%Y/%m/%d %H:%M")
 
 

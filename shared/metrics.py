@@ -23,7 +23,7 @@ RELAY_POSITION = Gauge("relay_position", "Last notification id confirmed by the 
 RELAY_ACTIVE = Gauge("relay_active", "1 when this instance holds the relay lease", ["service"])
 RELAY_ERRORS = Counter("relay_errors_total", "Relay failures (broker or database)", ["service"])
 CONSUMED = Counter("consumer_events_total",
-                   "Upstream events by outcome: processed, duplicate, ignored, retried, dead_lettered",
+                   "Upstream events by outcome: processed, duplicate, retried, dead_lettered",
                    ["service", "consumer", "outcome"])
 
 

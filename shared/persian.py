@@ -33,7 +33,7 @@ def is_valid_national_id(value: str) -> bool:
     code = normalize_national_id(value)
     if code is None or len(set(code)) == 1:
         return False
-    r = sum(int(d) * w for d, w in zip(code[:9], range(10, 1, -1))) % 11
+    r = sum(int(d) * w for d, w in zip(code[:9], range(10, 1, -1), strict=True)) % 11
     return int(code[9]) == (r if r < 2 else 11 - r)
 
 

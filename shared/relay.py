@@ -88,7 +88,7 @@ class OutboxRelay:
                 if self.publish_batch(position) < self.batch_size:
                     self._wakeup.wait(self.poll_interval)
                 backoff = 0.5
-            except Exception:  # noqa: BLE001 - the relay must outlive broker and database faults
+            except Exception:
                 metrics.RELAY_ERRORS.labels(self.service).inc()
                 log.exception("relay %s failed; retrying in %.1fs", self.service, backoff)
                 self._close()
@@ -120,7 +120,8 @@ class OutboxRelay:
 
     def _publish(self, routing_key: str, cloudevent: dict) -> None:
         if self._producer is None:
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            self._connection = Connection(self.amqp_uri,
+                                          transport_options={"confirm_publish": True})
             self._producer = Producer(self._connection.channel(), exchange=self.exchange)
             self.exchange(self._producer.channel).declare()
         # confirm_publish: returns only once the broker has the message (raises on nack)

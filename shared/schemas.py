@@ -117,6 +117,7 @@ class Phone(fields.String):
 
 
 class Page(Strict):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="باید ۱ یا بیشتر باشد."))
+    page = fields.Integer(load_default=1,
+                          validate=validate.Range(min=1, error="باید ۱ یا بیشتر باشد."))
     page_size = fields.Integer(load_default=20, validate=validate.Range(
         min=1, max=200, error="باید میان ۱ تا ۲۰۰ باشد."))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent

@@ -15,7 +15,6 @@ from shared.schemas import (
     NationalId,
     Out,
     Page,
-    PersianText,
     Phone,
     Strict,
     required_text,

@@ -9,7 +9,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ class EventContract:
             "source": f"/isfahan/social/{self.service}",
             "type": f"ir.isfahan.social.{key}.v{pub.version}",
             "subject": str(event.originator_id),
-            "time": event.timestamp.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "time": event.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "datacontenttype": "application/json",
             "dataschema": f"{schema_base_uri()}/{self.schema_name(pub)}.json",
             "sequence": format_sequence(sequence),

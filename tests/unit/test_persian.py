@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -70,7 +70,7 @@ def test_impossible_dates_are_refused_in_persian(raw):
 
 
 def test_instants_format_as_jalali_date_and_time():
-    when = datetime(2026, 11, 26, 9, 24, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 26, 9, 24, tzinfo=UTC)
     assert jalali.format_datetime(when) == "1405/09/05 09:24"
 
 

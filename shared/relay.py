@@ -120,8 +120,9 @@ class OutboxRelay:
 
     def _publish(self, routing_key: str, cloudevent: dict) -> None:
         if self._producer is None:
-            self._connection = Connection(self.amqp_uri,
-                                          transport_options={"confirm_publish": True})
+            self._connection = Connection(
+                self.amqp_uri, transport_options={"confirm_publish": True},
+                client_properties={"connection_name": f"{self.service}-relay"})
             self._producer = Producer(self._connection.channel(), exchange=self.exchange)
             self.exchange(self._producer.channel).declare()
         # confirm_publish: returns only once the broker has the message (raises on nack)

@@ -62,17 +62,29 @@ class Lease:
                 (self.name, self.holder))
 
 
+class Unconfirmed(Exception):
+    """The broker refused (nack) or did not confirm a batch in time."""
+
+
 class OutboxRelay:
     def __init__(self, app: ServiceApplication, contract: EventContract, amqp_uri: str, *,
-                 batch_size: int = 200, poll_interval: float = 1.0, lease_seconds: float = 15.0):
+                 batch_size: int = 200, poll_interval: float = 1.0, lease_seconds: float = 15.0,
+                 confirm_timeout: float = 30.0):
         self.app, self.contract, self.amqp_uri = app, contract, amqp_uri
         self.service = contract.service
         self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.confirm_timeout = confirm_timeout
         self.lease = Lease(app, f"relay:{self.service}", lease_seconds)
         self.exchange = Exchange(EXCHANGE, type="topic", durable=True)
         self._wakeup = threading.Event()
         self._connection: Connection | None = None
         self._producer: Producer | None = None
+        self._unconfirmed: set[int] = set()
+        self._nacked = False
+        self._next_tag = 1
+        self._position: int | None = None
+        self._renew_at = 0.0
+        self._lag_at = 0.0
         app.on_saved(self._wakeup.set)
 
     def run(self, stop: threading.Event) -> None:
@@ -80,18 +92,19 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 self._wakeup.clear()
-                position = self.lease.acquire()
-                metrics.RELAY_ACTIVE.labels(self.service).set(position is not None)
-                if position is None:
+                if self._position is None or time.monotonic() >= self._renew_at:
+                    self._renew()
+                if self._position is None:
                     stop.wait(self.lease.seconds / 3)
                     continue
-                if self.publish_batch(position) < self.batch_size:
+                if self.publish_batch() < self.batch_size:
                     self._wakeup.wait(self.poll_interval)
                 backoff = 0.5
-            except Exception:
+            except Exception:  # the relay must outlive broker and database faults
                 metrics.RELAY_ERRORS.labels(self.service).inc()
                 log.exception("relay %s failed; retrying in %.1fs", self.service, backoff)
                 self._close()
+                self._position = None
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 15.0)
         self._close()
@@ -100,36 +113,77 @@ class OutboxRelay:
         except Exception:  # noqa: BLE001 - best effort: the lease expires anyway
             log.warning("relay %s could not release its lease", self.service)
 
-    def publish_batch(self, position: int) -> int:
-        """Publish what follows ``position``; save the new position after the confirms."""
-        notifications = self.app.notifications(position, self.batch_size)
+    def _renew(self) -> None:
+        self._position = self.lease.acquire()
+        self._renew_at = time.monotonic() + self.lease.seconds / 3
+        metrics.RELAY_ACTIVE.labels(self.service).set(self._position is not None)
+
+    def publish_batch(self) -> int:
+        """Publish what follows the saved position, wait for the broker's confirms of the
+        whole batch, then save the new position (fenced by the lease)."""
+        assert self._position is not None
+        notifications = self.app.notifications(self._position, self.batch_size)
         for notification in notifications:
             event = self.app.mapper.to_domain_event(notification)
             message = self.contract.cloudevent(notification.id, notification.topic, event)
             if message is not None:
                 self._publish(*message)
+        self._await_confirms()
         if notifications:
             last = notifications[-1].id
             if not self.lease.advance(last):
                 log.warning("relay %s lost its lease at %d", self.service, last)
+                self._position = None
                 return 0
-            position = last
-        metrics.RELAY_POSITION.labels(self.service).set(position)
-        metrics.RELAY_LAG.labels(self.service).set(self.app.max_notification_id() - position)
+            self._position = last
+            metrics.RELAY_POSITION.labels(self.service).set(last)
+        if len(notifications) < self.batch_size or time.monotonic() >= self._lag_at:
+            self._lag_at = time.monotonic() + 1.0
+            lag = self.app.max_notification_id() - self._position
+            metrics.RELAY_LAG.labels(self.service).set(max(lag, 0))
         return len(notifications)
 
     def _publish(self, routing_key: str, cloudevent: dict) -> None:
         if self._producer is None:
-            self._connection = Connection(
-                self.amqp_uri, transport_options={"confirm_publish": True},
-                client_properties={"connection_name": f"{self.service}-relay"})
-            self._producer = Producer(self._connection.channel(), exchange=self.exchange)
-            self.exchange(self._producer.channel).declare()
-        # confirm_publish: returns only once the broker has the message (raises on nack)
+            self._open()
+        assert self._producer is not None
+        self._unconfirmed.add(self._next_tag)
+        self._next_tag += 1
         self._producer.publish(encode(cloudevent), routing_key=routing_key, delivery_mode=2,
                                content_type=CONTENT_TYPE, content_encoding="utf-8",
                                message_id=cloudevent["id"], retry=False)
         metrics.EVENTS_PUBLISHED.labels(self.service, routing_key).inc()
+
+    def _await_confirms(self) -> None:
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            if self._nacked or remaining <= 0:
+                raise Unconfirmed(f"{len(self._unconfirmed)} messages not confirmed")
+            assert self._connection is not None
+            self._connection.drain_events(timeout=remaining)
+        if self._nacked:
+            raise Unconfirmed("the broker refused a message")
+
+    def _open(self) -> None:
+        self._connection = Connection(
+            self.amqp_uri, client_properties={"connection_name": f"{self.service}-relay"})
+        channel = self._connection.channel()
+        channel.confirm_select()  # delivery tags count from 1 on this channel
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        self.exchange(channel).declare()
+        self._producer = Producer(channel, exchange=self.exchange)
+        self._unconfirmed, self._nacked, self._next_tag = set(), False, 1
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._unconfirmed = {t for t in self._unconfirmed if t > delivery_tag}
+        else:
+            self._unconfirmed.discard(delivery_tag)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._nacked = True
 
     def _close(self) -> None:
         if self._connection is not None:

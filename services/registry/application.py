@@ -49,8 +49,11 @@ class Registry(ServiceApplication):
         check_profile(data, self.catalogue)
         check_founders(data["founders"], self.rules, clock.now().date())
         ngo = Ngo(**data, audit=audit)
-        claim = self._claim(ngo.name_key, ngo.id, audit)
-        self._save(ngo, claim)
+        try:  # the usual case, a name never used: one write, no read
+            self.save(ngo, NameClaim(key=ngo.name_key, ngo_id=str(ngo.id), audit=audit))
+        except IntegrityError:  # the name has a claim: held (Conflict) or released
+            ngo = Ngo(**data, audit=audit)
+            self._save(ngo, self._claim(ngo.name_key, ngo.id, audit))
         return {"ngo_id": str(ngo.id), "status": ngo.status}
 
     def change_board(self, ngo_id: str, members: list[dict[str, Any]],

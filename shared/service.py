@@ -24,7 +24,7 @@ from marshmallow import Schema
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
-from shared import metrics
+from shared import green, metrics
 from shared.consumer import ConsumerLoop, Subscription
 from shared.contracts import EventContract
 from shared.domain import Actor, Audit
@@ -60,6 +60,7 @@ class Runtime(DependencyProvider):
         self.stopping = threading.Event()
 
     def setup(self) -> None:
+        green.install()
         self.app = self.build()
         metrics.serve(self.contract.service)
         amqp_uri = self.container.config["AMQP_URI"]

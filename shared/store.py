@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
 )
 
 from shared import metrics
+from shared.groupcommit import GroupCommit
 
 POSTGRES = "eventsourcing.postgres"
 SQLITE = "eventsourcing.sqlite"
@@ -117,6 +118,8 @@ class ServiceApplication(Application):
         self.postgres = self.env.get("PERSISTENCE_MODULE") == POSTGRES
         self.sql = Sql(self.recorder, self.postgres, self.env.get("POSTGRES_SCHEMA") or "")
         self._listeners: list[Callable[[], None]] = []
+        self._group_commit = GroupCommit(
+            self.events.put, metrics.SAVES_PER_COMMIT.labels(self.name).observe)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -132,6 +135,17 @@ class ServiceApplication(Application):
         recordings = super().save(*objs, **kwargs)
         metrics.EVENTS_STORED.labels(self.name).inc(len(recordings))
         self._wake()
+        return recordings
+
+    def _record(self, processing_event: ProcessingEvent) -> Any:
+        """Plain saves go through group commit; a consumer's save (with its tracking
+        record) is written on its own."""
+        if processing_event.tracking is not None or processing_event.saved_kwargs:
+            return super()._record(processing_event)
+        recordings = self._group_commit.submit(processing_event.events)
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
         return recordings
 
     def save_processed(self, tracking: Tracking, *objs: Any) -> None:

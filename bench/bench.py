@@ -578,7 +578,7 @@ BASE_ENV_DROP = ("PERSISTENCE_MODULE", "REGISTRY_POSTGRES_SCHEMA", "REGISTRY_SQL
 def service_env(amqp_uri: str, data_dir: Path, extra: dict[str, str] | None = None
                 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in BASE_ENV_DROP}
-    env.update({"AMQP_URI": amqp_uri, "PSYCOPG_WAIT_FUNC": "wait_select",
+    env.update({"AMQP_URI": amqp_uri,
                 "REGISTRY_METRICS_PORT": "0", "DATA_DIR": str(data_dir),
                 "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore"})
     env.update(extra or {})

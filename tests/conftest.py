@@ -8,7 +8,6 @@ import os
 import eventlet
 
 eventlet.monkey_patch()  # as `nameko run` does, before anything opens a socket
-os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")  # green waits under eventlet
 
 import json  # noqa: E402
 import queue  # noqa: E402
@@ -21,7 +20,10 @@ import psycopg  # noqa: E402
 import pytest  # noqa: E402
 from kombu import Connection, Exchange, Queue  # noqa: E402
 
+from shared import green  # noqa: E402
 from shared.contracts import EXCHANGE  # noqa: E402
+
+green.install()  # as the nameko runtime does: psycopg waits without blocking the hub
 
 AMQP_URI = os.environ.get("TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 PG = {"POSTGRES_DBNAME": os.environ.get("TEST_POSTGRES_DBNAME", "test"),

@@ -25,6 +25,18 @@ class Actor:
     def has_role(self, role: str) -> bool:
         return role in self.roles
 
+    def acts_for(self, role: str, agency: str, county: str | None = None) -> bool:
+        """Holds ``role`` for ``agency`` (and that county, when one is named): a role grants
+        nothing outside its agency and county."""
+        return (self.has_role(role) and self.agency == agency
+                and (county is None or self.county == county))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Actor:
+        return cls(id=str(data["id"]), name=str(data.get("name") or ""),
+                   roles=tuple(data.get("roles") or ()), agency=data.get("agency"),
+                   county=data.get("county"))
+
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "roles": list(self.roles),
                 "agency": self.agency, "county": self.county}

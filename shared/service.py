@@ -107,11 +107,8 @@ def actor_from(data: Any) -> Actor | None:
     if not isinstance(data, dict) or not data.get("id"):
         return None
     roles = data.get("roles") or ()
-    if not isinstance(roles, list | tuple):
-        roles = [roles]
-    return Actor(id=str(data["id"]), name=str(data.get("name") or ""),
-                 roles=tuple(str(r) for r in roles),
-                 agency=data.get("agency"), county=data.get("county"))
+    return Actor.from_dict({**data, "roles": [str(r) for r in (
+        roles if isinstance(roles, list | tuple) else [roles])]})
 
 
 class CallContextProvider(DependencyProvider):

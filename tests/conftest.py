@@ -31,6 +31,7 @@ PG = {"POSTGRES_DBNAME": os.environ.get("TEST_POSTGRES_DBNAME", "test"),
       "POSTGRES_PORT": os.environ.get("TEST_POSTGRES_PORT", "5432"),
       "POSTGRES_USER": os.environ.get("TEST_POSTGRES_USER", "postgres"),
       "POSTGRES_PASSWORD": os.environ.get("TEST_POSTGRES_PASSWORD", "")}
+SERVICES = ("registry", "licensing", "meetings", "notify")
 NATIONAL_IDS = ["0499370899", "3974017844", "7730942860", "0012345679", "1234567891",
                 "0067749828"]
 OFFICER = {"id": "u-1042", "name": "زهرا کریمی", "roles": ["registry_officer"],
@@ -48,21 +49,24 @@ def store(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.Mon
           ) -> Iterator[str]:
     """The process environment for one kind of event store; PostgreSQL gets a fresh schema."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("REGISTRY_METRICS_PORT", "0")
+    for service in SERVICES:
+        monkeypatch.setenv(f"{service.upper()}_METRICS_PORT", "0")
     if request.param == "sqlite":
         monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
         yield "sqlite"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    run = f"t_{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.postgres")
-    monkeypatch.setenv("REGISTRY_POSTGRES_SCHEMA", schema)
+    for service in SERVICES:  # each service its own schema, as in production
+        monkeypatch.setenv(f"{service.upper()}_POSTGRES_SCHEMA", f"{run}_{service}")
     for key, value in PG.items():
         monkeypatch.setenv(key, value)
     yield "postgres"
     with psycopg.connect(dbname=PG["POSTGRES_DBNAME"], host=PG["POSTGRES_HOST"],
                          port=PG["POSTGRES_PORT"], user=PG["POSTGRES_USER"],
                          autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        for service in SERVICES:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{run}_{service}" CASCADE')
 
 
 @pytest.fixture
@@ -70,6 +74,15 @@ def sqlite_store(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
     return "sqlite"
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[Any]:
+    """The platform clock, to move forward in a test instead of sleeping; reset after."""
+    from shared.clock import clock
+
+    yield clock
+    clock.reset()
 
 
 def founders(n: int = 5, experts: int = 2, **overrides: Any) -> list[dict[str, Any]]:

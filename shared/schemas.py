@@ -121,3 +121,20 @@ class Page(Strict):
                           validate=validate.Range(min=1, error="باید ۱ یا بیشتر باشد."))
     page_size = fields.Integer(load_default=20, validate=validate.Range(
         min=1, max=200, error="باید میان ۱ تا ۲۰۰ باشد."))
+
+
+def when(name: str) -> tuple[fields.Field, fields.Field]:
+    """An instant as ISO 8601 UTC, and beside it the Jalali date and time."""
+    return (fields.DateTime(attribute=name, data_key=name),
+            fields.Function(lambda obj: jalali.format_datetime(obj[name]),
+                            data_key=f"{name}_jalali"))
+
+
+class HistoryEntry(Out):
+    event = fields.String()
+    version = fields.Integer()
+    time, time_jalali = when("time")
+    actor = fields.Dict()
+    correlation_id = fields.String()
+    causation_id = fields.String(allow_none=True)
+    changes = fields.Dict()

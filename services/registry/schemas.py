@@ -18,6 +18,7 @@ from shared.schemas import (
     Phone,
     Strict,
     required_text,
+    when,
 )
 
 POSITIONS = ("chair", "vice_chair", "secretary", "treasurer", "member", "inspector")
@@ -120,13 +121,6 @@ class PersonOut(Out):
         return {k: v for k, v in data.items() if v is not None}
 
 
-def when(name: str) -> tuple[f.Field, f.Field]:
-    """An instant as ISO 8601 UTC, and beside it the Jalali date and time."""
-    return (f.DateTime(attribute=name, data_key=name),
-            f.Function(lambda obj: jalali.format_datetime(obj[name]),
-                            data_key=f"{name}_jalali"))
-
-
 class NgoOut(Out):
     ngo_id = f.String()
     name = f.String()
@@ -159,16 +153,6 @@ class SearchOut(Out):
     total = f.Integer()
     page = f.Integer()
     page_size = f.Integer()
-
-
-class HistoryEntry(Out):
-    event = f.String()
-    version = f.Integer()
-    time, time_jalali = when("time")
-    actor = f.Dict()
-    correlation_id = f.String()
-    causation_id = f.String(allow_none=True)
-    changes = f.Dict()
 
 
 def masked(person: dict[str, Any]) -> dict[str, Any]:

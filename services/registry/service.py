@@ -9,8 +9,9 @@ from nameko.timer import timer
 from services.registry import schemas as s
 from services.registry.application import build
 from services.registry.events import REGISTRY_EVENTS
-from services.registry.history import history
 from services.registry.metrics import refresh
+from shared.history import history
+from shared.schemas import HistoryEntry
 from shared.service import CallContextProvider, Consumes, Runtime, rpc_method
 
 
@@ -48,7 +49,7 @@ class RegistryService:
     def dissolve_ngo(self, ngo_id: str, reason: str) -> dict[str, Any]:
         return self._visible(self.app.dissolve_ngo(ngo_id, reason, self.context.audit()))
 
-    @rpc_method(s.NgoIdArgs, s.HistoryEntry(many=True), changes_state=False)
+    @rpc_method(s.NgoIdArgs, HistoryEntry(many=True), changes_state=False)
     def ngo_history(self, ngo_id: str) -> list[dict[str, Any]]:
         return history(self.app.ngo_history(ngo_id), self._officer())
 

@@ -7,9 +7,9 @@ import pytest
 from services.registry import schemas
 from services.registry.application import Registry, build
 from services.registry.events import REGISTRY_EVENTS
-from services.registry.history import history
 from shared.clock import clock
 from shared.errors import Conflict, InvalidState, NotFound, ValidationFailed
+from shared.history import history
 from shared.schemas import load
 from tests.conftest import ngo_payload
 

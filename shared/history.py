@@ -1,5 +1,5 @@
-"""An NGO's audit trail as people read it: what happened, when (Gregorian and Jalali),
-who did it, and what changed; national IDs masked unless the reader is a registry officer."""
+"""An aggregate's audit trail as people read it: what happened, when (Gregorian and
+Jalali), who did it, and what changed; national IDs masked unless the reader may see them."""
 
 from __future__ import annotations
 

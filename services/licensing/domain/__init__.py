@@ -1,0 +1,1 @@
+"""Licensing's aggregates: what it knows of NGOs, applications with their inquiries, licences."""

@@ -1,0 +1,125 @@
+"""Licensing's RPC payloads, in and out."""
+
+from __future__ import annotations
+
+from marshmallow import fields as f
+from marshmallow import validate
+
+from services.licensing.domain.applications import KINDS, OUTCOMES
+from shared.jalali import format_date
+from shared.schemas import FlexibleDate, Out, Page, Strict, required_text, when
+
+_one_of = "باید یکی از این‌ها باشد: {choices}"
+STATUSES = ("active", "suspended", "revoked", "expired")
+
+
+def _id() -> f.UUID:
+    return f.UUID(required=True, error_messages={"invalid_uuid": "شناسه معتبر نیست."})
+
+
+class ApplyArgs(Strict):
+    ngo_id = _id()
+    kind = f.String(required=True, validate=validate.OneOf(KINDS, error=_one_of))
+
+
+class ApplicationIdArgs(Strict):
+    application_id = _id()
+
+
+class AnswerArgs(ApplicationIdArgs):
+    agency = f.String(required=True)
+    outcome = f.String(required=True, validate=validate.OneOf(OUTCOMES, error=_one_of))
+    note = required_text(2000, required=False, load_default="")
+
+
+class RejectArgs(ApplicationIdArgs):
+    reason = required_text(2000)
+
+
+class LicenceIdArgs(Strict):
+    licence_id = _id()
+
+
+class SuspendArgs(LicenceIdArgs):
+    reason = required_text(2000)
+    until = FlexibleDate(load_default=None, allow_none=True)
+
+
+class RevokeArgs(LicenceIdArgs):
+    reason = required_text(2000)
+
+
+class FindLicencesArgs(Page):
+    status = f.String(load_default=None, allow_none=True,
+                      validate=validate.OneOf(STATUSES, error=_one_of))
+    authority = f.String(load_default=None, allow_none=True)
+    expiring_within_days = f.Integer(load_default=None, allow_none=True, validate=validate.Range(
+        min=0, max=3650, error="باید میان ۰ تا ۳۶۵۰ باشد."))
+
+
+class PendingInquiriesArgs(Page):
+    agency = f.String(load_default=None, allow_none=True)
+    overdue = f.Boolean(load_default=None, allow_none=True)
+
+
+def day(name: str) -> tuple[f.Field, f.Field]:
+    """A calendar day as ISO 8601, and beside it the Jalali date."""
+    return (FlexibleDate(attribute=name, data_key=name, allow_none=True),
+            f.Function(lambda obj: format_date(obj[name]) if obj.get(name) else None,
+                       data_key=f"{name}_jalali"))
+
+
+class InquiryOut(Out):
+    agency = f.String()
+    status = f.String()
+    due_on, due_on_jalali = day("due_on")
+    overdue = f.Boolean()
+    note = f.String(allow_none=True)
+
+
+class ApplicationOut(Out):
+    application_id = f.String()
+    ngo_id = f.String()
+    ngo_name = f.String()
+    kind = f.String()
+    status = f.String()
+    authority = f.String()
+    licence_id = f.String(allow_none=True)
+    inquiries = f.List(f.Nested(InquiryOut))
+    decision = f.Dict(allow_none=True)
+    submitted_at, submitted_at_jalali = when("submitted_at")
+    modified_at, modified_at_jalali = when("modified_at")
+    version = f.Integer()
+
+
+class LicenceOut(Out):
+    licence_id = f.String()
+    number = f.String()
+    ngo_id = f.String()
+    authority = f.String()
+    status = f.String()
+    issued_on, issued_on_jalali = day("issued_on")
+    expires_on, expires_on_jalali = day("expires_on")
+    suspended_until, suspended_until_jalali = day("suspended_until")
+    version = f.Integer()
+
+
+class LicencePage(Out):
+    items = f.List(f.Nested(LicenceOut))
+    total = f.Integer()
+    page = f.Integer()
+    page_size = f.Integer()
+
+
+class PendingInquiry(InquiryOut):
+    application_id = f.String()
+    ngo_id = f.String()
+    ngo_name = f.String()
+    authority = f.String()
+
+
+class PendingPage(Out):
+    items = f.List(f.Nested(PendingInquiry))
+    total = f.Integer()
+    page = f.Integer()
+    page_size = f.Integer()

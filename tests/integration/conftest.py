@@ -6,18 +6,28 @@ from typing import Any
 import pytest
 from nameko.containers import ServiceContainer
 
+from services.licensing.service import LicensingService
 from services.registry.service import RegistryService
 from shared.rpc_client import cluster
 from tests.conftest import OFFICER
 
 
-@pytest.fixture
-def registry(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
-    """The registry service, in this process, on the chosen store and the real broker."""
-    container = ServiceContainer(RegistryService, {"AMQP_URI": amqp_uri})
+def run_service(cls: type, amqp_uri: str) -> Iterator[ServiceContainer]:
+    """A service in this process, on the chosen store and the real broker."""
+    container = ServiceContainer(cls, {"AMQP_URI": amqp_uri})
     container.start()
     yield container
     container.stop()
+
+
+@pytest.fixture
+def registry(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    yield from run_service(RegistryService, amqp_uri)
+
+
+@pytest.fixture
+def licensing(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    yield from run_service(LicensingService, amqp_uri)
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
+import services.licensing.metrics  # noqa: F401 - registers licensing's gauges
 import shared.metrics  # noqa: F401 - registers the platform metrics
+from services.licensing.service import LicensingService
 from services.registry.service import RegistryService
 from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE
 
@@ -21,18 +23,20 @@ def test_rabbitmq_definitions_declare_what_the_services_use():
     assert exchanges[DEAD_LETTER_EXCHANGE]["type"] == "direct"
     queues = {q["name"] for q in definitions["queues"]}
     bindings = {(b["destination"], b["routing_key"]) for b in definitions["bindings"]}
-    for spec in RegistryService.app.consumes:
-        name = f"registry.{spec.name}"
+    consumers = [(f"{service.name}.{spec.name}", spec.routing_keys)
+                 for service in (RegistryService, LicensingService)
+                 for spec in service.app.consumes]
+    for name, routing_keys in consumers:
         assert {name, f"{name}.dead-letter"} <= queues
-        assert {(name, key) for key in spec.routing_keys} <= bindings
+        assert {(name, key) for key in routing_keys} <= bindings
         assert (f"{name}.dead-letter", name) in bindings
 
 
 def test_alert_rules_name_metrics_that_exist():
     rules = yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())
     known = {metric.name for metric in REGISTRY.collect()}
-    for rule in rules["groups"][0]["rules"]:
+    for rule in [r for group in rules["groups"] for r in group["rules"]]:
         expr = re.sub(r"by \([^)]*\)|\{[^}]*\}|\[[^]]*\]", "", rule["expr"])
-        names = set(re.findall(r"\b[a-z_]+\b", expr)) - {"max", "sum", "increase"}
+        names = set(re.findall(r"\b[a-z_]+\b", expr)) - {"max", "sum", "increase", "by"}
         metrics = {n.removesuffix("_total") for n in names}
         assert metrics and metrics <= known, (rule["alert"], metrics - known)

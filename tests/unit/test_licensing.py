@@ -259,3 +259,35 @@ def test_every_published_event_names_the_ngo(app, frozen_clock):
     assert keys[:2] == ["licensing.application.submitted", "licensing.inquiry.requested"]
     assert "licensing.licence.issued" in keys and keys[-1] == "licensing.licence.suspended"
     assert all(event["data"]["ngo_id"] for _, event in published)
+
+
+def test_every_published_payload_matches_its_schema(app, frozen_clock):
+    import jsonschema
+
+    from shared.contracts import load_schema
+
+    licence_id = licensed(app)["licence_id"]
+    other = app.apply_for_licence(known_ngo(app), "new", OFFICER)
+    app.reject_application(other["application_id"], "ناقص", OFFICER)
+    app.suspend_licence(licence_id, "تخلف", frozen_clock.now().date() + timedelta(days=5),
+                        OFFICER)
+    app.reinstate_licence(licence_id, OFFICER)
+    frozen_clock.advance(timedelta(days=720))
+    app.run_timers()
+    frozen_clock.advance(timedelta(days=20))
+    app.run_timers()
+    renew(app, app.get_licence(licence_id)["ngo_id"])
+    app.revoke_licence(licence_id, "حکم دادگاه", OFFICER)
+    late = app.apply_for_licence(known_ngo(app), "new", OFFICER)
+    frozen_clock.advance(timedelta(days=40))
+    app.run_timers()
+    app.answer_inquiry(late["application_id"], "police", "objection", "سابقه", OFFICER)
+    seen = set()
+    for n in app.notifications(0, 1000):
+        message = LICENSING_EVENTS.cloudevent(n.id, n.topic, app.mapper.to_domain_event(n))
+        if message:
+            key, event = message
+            jsonschema.validate(event["data"], load_schema(f"{key}.v1"),
+                                format_checker=jsonschema.FormatChecker())
+            seen.add(key)
+    assert seen == {LICENSING_EVENTS.routing_key(p) for p in LICENSING_EVENTS.by_topic.values()}

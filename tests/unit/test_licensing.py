@@ -291,3 +291,15 @@ def test_every_published_payload_matches_its_schema(app, frozen_clock):
                                 format_checker=jsonschema.FormatChecker())
             seen.add(key)
     assert seen == {LICENSING_EVENTS.routing_key(p) for p in LICENSING_EVENTS.by_topic.values()}
+
+
+def test_of_two_conflicting_decisions_on_one_application_one_wins(app):
+    application = app.apply_for_licence(known_ngo(app), "new", OFFICER)
+    first = app._application(application["application_id"])  # two instances read it
+    second = app._application(application["application_id"])
+    first.reject("ناقص", OFFICER)
+    second.answer("police", "cleared", "", OFFICER)
+    app._save(first)
+    with pytest.raises(Conflict):
+        app._save(second)
+    assert app.get_application(application["application_id"])["status"] == "rejected"

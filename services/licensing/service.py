@@ -84,6 +84,6 @@ class LicensingService:
     def run_timers(self) -> None:
         self.app.run_timers()
 
-    @timer(interval=15)
+    @timer(interval=15, eager=True)
     def refresh_metrics(self) -> None:
         refresh(self.app)

@@ -53,7 +53,7 @@ class RegistryService:
     def ngo_history(self, ngo_id: str) -> list[dict[str, Any]]:
         return history(self.app.ngo_history(ngo_id), self._officer())
 
-    @timer(interval=15)
+    @timer(interval=15, eager=True)
     def refresh_metrics(self) -> None:
         refresh(self.app)
 

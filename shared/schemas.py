@@ -138,3 +138,10 @@ class HistoryEntry(Out):
     correlation_id = fields.String()
     causation_id = fields.String(allow_none=True)
     changes = fields.Dict()
+
+
+def page_of(item: type[Schema]) -> type[Schema]:
+    """The one shape of every paged answer: ``{"items", "total", "page", "page_size"}``."""
+    return Out.from_dict({"items": fields.List(fields.Nested(item)), "total": fields.Integer(),
+                          "page": fields.Integer(), "page_size": fields.Integer()},
+                         name=f"{item.__name__}Page")

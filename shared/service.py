@@ -85,6 +85,12 @@ class Runtime(DependencyProvider):
     def kill(self) -> None:
         self.stopping.set()
 
+    def close(self) -> None:
+        """After the container's threads have stopped: give back the database connections."""
+        if self.app is not None:
+            self.app.close()
+            self.app = None
+
     def get_dependency(self, worker_ctx: Any) -> ServiceApplication:
         assert self.app is not None
         return self.app

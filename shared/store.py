@@ -13,9 +13,11 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
+    IntegrityError,
     JSONTranscoder,
     Notification,
     ProcessRecorder,
@@ -24,6 +26,7 @@ from eventsourcing.persistence import (
 )
 
 from shared import metrics
+from shared.errors import Conflict, NotFound
 from shared.groupcommit import GroupCommit
 
 POSTGRES = "eventsourcing.postgres"
@@ -155,6 +158,24 @@ class ServiceApplication(Application):
         recordings = self._record(processing_event)
         metrics.EVENTS_STORED.labels(self.name).inc(len(recordings))
         self._wake()
+
+    def load_as(self, cls: type, aggregate_id: Any, what: str) -> Any:
+        """The aggregate of that class with that id, or ``NotFound`` naming ``what``."""
+        try:
+            aggregate = self.repository.get(UUID(str(aggregate_id)))
+        except (AggregateNotFoundError, ValueError):
+            aggregate = None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{what} با شناسه {aggregate_id} یافت نشد.")
+        return aggregate
+
+    def save_or_conflict(self, *aggregates: Any) -> None:
+        """Save; a concurrent change to any of them (version already taken) is a ``Conflict``."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise Conflict("هم‌زمان تغییر دیگری در همین پرونده ثبت شد؛ دوباره بخوانید و "
+                           "بفرستید.") from None
 
     def has_processed(self, tracking: Tracking) -> bool:
         table = getattr(self.recorder, "tracking_table_name", "tracking")

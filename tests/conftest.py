@@ -30,7 +30,9 @@ PG = {"POSTGRES_DBNAME": os.environ.get("TEST_POSTGRES_DBNAME", "test"),
       "POSTGRES_HOST": os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1"),
       "POSTGRES_PORT": os.environ.get("TEST_POSTGRES_PORT", "5432"),
       "POSTGRES_USER": os.environ.get("TEST_POSTGRES_USER", "postgres"),
-      "POSTGRES_PASSWORD": os.environ.get("TEST_POSTGRES_PASSWORD", "")}
+      "POSTGRES_PASSWORD": os.environ.get("TEST_POSTGRES_PASSWORD", ""),
+      # small pools: a test run holds many applications at once, PostgreSQL allows 100 clients
+      "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "9"}
 SERVICES = ("registry", "licensing", "meetings", "notify")
 NATIONAL_IDS = ["0499370899", "3974017844", "7730942860", "0012345679", "1234567891",
                 "0067749828"]

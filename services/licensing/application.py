@@ -24,7 +24,7 @@ from services.licensing.projection import LicensingIndex
 from shared import reference
 from shared.clock import clock
 from shared.domain import SYSTEM, Actor, Audit
-from shared.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
+from shared.errors import Forbidden, InvalidState, ValidationFailed
 from shared.jalali import jalali_year
 from shared.store import ServiceApplication, store_env
 
@@ -84,7 +84,7 @@ class Licensing(ServiceApplication):
         application.request_inquiries(inquiry_agencies(ngo.fields, self.specialised), today,
                                       self.rules.inquiry_days, audit)
         ngo.open(str(application.id), audit)
-        self._save(application, ngo)
+        self.save_or_conflict(application, ngo)
         return self.application_view(application)
 
     def answer_inquiry(self, application_id: str, agency: str, outcome: str, note: str,
@@ -98,7 +98,7 @@ class Licensing(ServiceApplication):
             raise Forbidden(f"پاسخ استعلام «{agency}» را فقط رابط همان دستگاه یا کارشناس مرجع "
                             "صادرکننده (با نامه آن دستگاه) ثبت می‌کند.")
         application.answer(agency, outcome, note, audit)
-        self._save(application)
+        self.save_or_conflict(application)
         return self.application_view(application)
 
     def approve_application(self, application_id: str, audit: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +122,7 @@ class Licensing(ServiceApplication):
             changed = [licence, numbers]
         application.approve(str(licence.id), audit)
         ngo.close(str(licence.id), audit)
-        self._save(application, ngo, *changed)
+        self.save_or_conflict(application, ngo, *changed)
         return self.application_view(application)
 
     def reject_application(self, application_id: str, reason: str,
@@ -132,7 +132,7 @@ class Licensing(ServiceApplication):
         application.reject(reason, audit)
         ngo = self._ngo(application.ngo_id)
         ngo.close(None, audit)
-        self._save(application, ngo)
+        self.save_or_conflict(application, ngo)
         return self.application_view(application)
 
     # licences
@@ -143,19 +143,19 @@ class Licensing(ServiceApplication):
         if until is not None and until <= clock.now().date():
             raise ValidationFailed.field("until", "پایان تعلیق باید پس از امروز باشد.")
         licence.suspend(reason, until, audit)
-        self._save(licence)
+        self.save_or_conflict(licence)
         return self.licence_view(licence)
 
     def reinstate_licence(self, licence_id: str, audit: dict[str, Any]) -> dict[str, Any]:
         licence = self._officers_licence(licence_id, audit)
         licence.reinstate(audit)
-        self._save(licence)
+        self.save_or_conflict(licence)
         return self.licence_view(licence)
 
     def revoke_licence(self, licence_id: str, reason: str, audit: dict[str, Any]) -> dict[str, Any]:
         licence = self._officers_licence(licence_id, audit)
         licence.revoke(reason, audit)
-        self._save(licence)
+        self.save_or_conflict(licence)
         return self.licence_view(licence)
 
     # timers: idempotent; a second run or a second instance changes nothing
@@ -220,23 +220,14 @@ class Licensing(ServiceApplication):
 
     # helpers
 
-    def _get(self, cls: type, aggregate_id: Any, what: str) -> Any:
-        try:
-            aggregate = self.repository.get(UUID(str(aggregate_id)))
-        except (AggregateNotFoundError, ValueError):
-            aggregate = None
-        if not isinstance(aggregate, cls):
-            raise NotFound(f"{what} با شناسه {aggregate_id} یافت نشد.")
-        return aggregate
-
     def _ngo(self, ngo_id: Any) -> KnownNgo:
-        return self._get(KnownNgo, ngo_id, "سمن")
+        return self.load_as(KnownNgo, ngo_id, "سمن")
 
     def _application(self, application_id: Any) -> LicenceApplication:
-        return self._get(LicenceApplication, application_id, "درخواست مجوز")
+        return self.load_as(LicenceApplication, application_id, "درخواست مجوز")
 
     def _licence(self, licence_id: Any) -> Licence:
-        return self._get(Licence, licence_id, "مجوز")
+        return self.load_as(Licence, licence_id, "مجوز")
 
     def _officers_licence(self, licence_id: str, audit: dict[str, Any]) -> Licence:
         licence = self._licence(licence_id)
@@ -250,13 +241,6 @@ class Licensing(ServiceApplication):
             return self.repository.get(LicenceNumbers.create_id(prefix))
         except AggregateNotFoundError:
             return LicenceNumbers(prefix=prefix, audit=audit)
-
-    def _save(self, *aggregates: Any) -> None:
-        try:
-            self.save(*aggregates)
-        except IntegrityError:
-            raise Conflict("هم‌زمان تغییر دیگری در همین پرونده ثبت شد؛ دوباره بخوانید و "
-                           "تصمیم بگیرید.") from None
 
     def _save_quietly(self, aggregate: Any) -> int:
         """For timers: another instance saving the same change first is fine."""

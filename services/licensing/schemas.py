@@ -7,7 +7,7 @@ from marshmallow import validate
 
 from services.licensing.domain.applications import KINDS, OUTCOMES
 from shared.jalali import format_date
-from shared.schemas import FlexibleDate, Out, Page, Strict, required_text, when
+from shared.schemas import FlexibleDate, Out, Page, Strict, page_of, required_text, when
 
 _one_of = "باید یکی از این‌ها باشد: {choices}"
 STATUSES = ("active", "suspended", "revoked", "expired")
@@ -104,11 +104,7 @@ class LicenceOut(Out):
     version = f.Integer()
 
 
-class LicencePage(Out):
-    items = f.List(f.Nested(LicenceOut))
-    total = f.Integer()
-    page = f.Integer()
-    page_size = f.Integer()
+LicencePage = page_of(LicenceOut)
 
 
 class PendingInquiry(InquiryOut):
@@ -118,8 +114,4 @@ class PendingInquiry(InquiryOut):
     authority = f.String()
 
 
-class PendingPage(Out):
-    items = f.List(f.Nested(PendingInquiry))
-    total = f.Integer()
-    page = f.Integer()
-    page_size = f.Integer()
+PendingPage = page_of(PendingInquiry)

@@ -21,7 +21,7 @@ from services.registry.projection import NgoIndex
 from shared import reference
 from shared.clock import clock
 from shared.domain import SYSTEM, Audit
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.store import ServiceApplication, store_env
 
 # What a licensing event means for the NGO's status (registry follows licensing).
@@ -53,14 +53,14 @@ class Registry(ServiceApplication):
             self.save(ngo, NameClaim(key=ngo.name_key, ngo_id=str(ngo.id), audit=audit))
         except IntegrityError:  # the name has a claim: held (Conflict) or released
             ngo = Ngo(**data, audit=audit)
-            self._save(ngo, self._claim(ngo.name_key, ngo.id, audit))
+            self.save_or_conflict(ngo, self._claim(ngo.name_key, ngo.id, audit))
         return {"ngo_id": str(ngo.id), "status": ngo.status}
 
     def change_board(self, ngo_id: str, members: list[dict[str, Any]],
                      audit: dict[str, Any]) -> dict[str, Any]:
         ngo = self._ngo(ngo_id)
         ngo.change_board(members, audit)
-        self._save(ngo)
+        self.save_or_conflict(ngo)
         return self.ngo_view(ngo)
 
     def change_details(self, ngo_id: str, changes: dict[str, Any],
@@ -74,13 +74,13 @@ class Registry(ServiceApplication):
         claims = []
         if ngo.name_key != old_key:
             claims = [self._claim(ngo.name_key, ngo.id, audit), self._released(old_key, audit)]
-        self._save(ngo, *claims)
+        self.save_or_conflict(ngo, *claims)
         return self.ngo_view(ngo)
 
     def dissolve_ngo(self, ngo_id: str, reason: str, audit: dict[str, Any]) -> dict[str, Any]:
         ngo = self._ngo(ngo_id)
         ngo.dissolve(reason, audit)
-        self._save(ngo, self._released(ngo.name_key, audit))
+        self.save_or_conflict(ngo, self._released(ngo.name_key, audit))
         return self.ngo_view(ngo)
 
     def apply_licensing_event(self, cloudevent: dict[str, Any]) -> list[Ngo]:
@@ -121,13 +121,7 @@ class Registry(ServiceApplication):
     # helpers
 
     def _ngo(self, ngo_id: str) -> Ngo:
-        try:
-            ngo = self.repository.get(UUID(str(ngo_id)))
-        except (AggregateNotFoundError, ValueError):
-            raise NotFound(f"سمنی با شناسه {ngo_id} یافت نشد.") from None
-        if not isinstance(ngo, Ngo):
-            raise NotFound(f"سمنی با شناسه {ngo_id} یافت نشد.")
-        return ngo
+        return self.load_as(Ngo, ngo_id, "سمن")
 
     def _claim(self, key: str, ngo_id: UUID, audit: dict[str, Any]) -> NameClaim:
         try:
@@ -142,12 +136,6 @@ class Registry(ServiceApplication):
         claim.release(audit)
         return claim
 
-    def _save(self, *aggregates: Any) -> None:
-        try:
-            self.save(*aggregates)
-        except IntegrityError:
-            raise Conflict("هم‌زمان تغییر دیگری ثبت شد (یا نام تکراری است)؛ دوباره بخوانید و"
-                           " بفرستید.") from None
 
 
 def build() -> Registry:

@@ -17,6 +17,7 @@ from shared.schemas import (
     Page,
     Phone,
     Strict,
+    page_of,
     required_text,
     when,
 )
@@ -148,11 +149,7 @@ class NgoSummary(Out):
     registered_at, registered_at_jalali = when("registered_at")
 
 
-class SearchOut(Out):
-    items = f.List(f.Nested(NgoSummary))
-    total = f.Integer()
-    page = f.Integer()
-    page_size = f.Integer()
+SearchOut = page_of(NgoSummary)
 
 
 def masked(person: dict[str, Any]) -> dict[str, Any]:

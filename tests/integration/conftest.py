@@ -9,6 +9,7 @@ from nameko.containers import ServiceContainer
 from services.licensing.service import LicensingService
 from services.registry.service import RegistryService
 from shared.rpc_client import cluster
+from shared.service import Runtime
 from tests.conftest import OFFICER
 
 
@@ -18,6 +19,9 @@ def run_service(cls: type, amqp_uri: str) -> Iterator[ServiceContainer]:
     container.start()
     yield container
     container.stop()
+    for extension in container.extensions:
+        if isinstance(extension, Runtime):
+            extension.close()
 
 
 @pytest.fixture

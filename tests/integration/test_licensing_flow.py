@@ -21,7 +21,7 @@ OFFICER = {"id": "u-20", "name": "کارشناس فرمانداری", "roles": [
 KASHAN_OFFICER = {**OFFICER, "id": "u-21", "county": "kashan"}
 
 
-def apply_when_known(licensing_rpc: Any, ngo_id: str, timeout: float = 15) -> dict:
+def apply_when_known(licensing_rpc: Any, ngo_id: str, timeout: float = 30) -> dict:
     """Licensing learns of the NGO from the registry's event; wait for that, not for a clock."""
     deadline = time.monotonic() + timeout
     while True:

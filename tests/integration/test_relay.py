@@ -120,7 +120,15 @@ def test_relay_rides_out_a_broker_restart_with_nothing_lost(store, amqp_uri):
                     routing_key="registry.ngo.registered", durable=True)
     with Connection(amqp_uri) as conn:
         durable(conn.default_channel).declare()
-    expected = store_events(2000)
+    try:
+        subjects = relay_through_a_restart(durable, amqp_uri, expected := store_events(2000))
+    finally:
+        with Connection(amqp_uri) as conn:
+            durable(conn.default_channel).delete()
+    assert in_first_seen_order(subjects, expected) == expected
+
+
+def relay_through_a_restart(durable: Queue, amqp_uri: str, expected: list[str]) -> list[str]:
     app = build()
     relay = OutboxRelay(app, REGISTRY_EVENTS, amqp_uri, batch_size=1, poll_interval=0.1)
     stop = threading.Event()
@@ -148,5 +156,4 @@ def test_relay_rides_out_a_broker_restart_with_nothing_lost(store, amqp_uri):
         subjects = []
         while (message := queue.get(no_ack=True)) is not None:
             subjects.append(json.loads(message.body)["subject"])
-        queue.delete()
-    assert in_first_seen_order(subjects, expected) == expected
+    return subjects

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -39,8 +40,10 @@ def registered(ngo_id: str, scope: str = "county", county: str | None = "najafab
 
 
 @pytest.fixture
-def app(sqlite_store, frozen_clock) -> Licensing:
-    return build()
+def app(sqlite_store, frozen_clock) -> Iterator[Licensing]:
+    app = build()
+    yield app
+    app.close()
 
 
 def known_ngo(app: Licensing, **kwargs: Any) -> str:
@@ -161,6 +164,7 @@ def test_a_provincial_officer_decides_county_cases_only_when_configured(app, mon
     permissive = build()
     permissive.reject_application(application["application_id"], "خیر",
                                   audit(PROVINCIAL_OFFICER))
+    permissive.close()
 
 
 def test_provincial_scope_is_decided_by_the_governorate(app):
@@ -299,7 +303,7 @@ def test_of_two_conflicting_decisions_on_one_application_one_wins(app):
     second = app._application(application["application_id"])
     first.reject("ناقص", OFFICER)
     second.answer("police", "cleared", "", OFFICER)
-    app._save(first)
+    app.save_or_conflict(first)
     with pytest.raises(Conflict):
-        app._save(second)
+        app.save_or_conflict(second)
     assert app.get_application(application["application_id"])["status"] == "rejected"

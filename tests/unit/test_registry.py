@@ -1,5 +1,6 @@
 """The registry's application and domain, on a SQLite file in a temp dir; no broker."""
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -18,8 +19,10 @@ AUDIT = {"actor": {"id": "u-1", "name": "کارشناس", "roles": ["registry_of
 
 
 @pytest.fixture
-def app(sqlite_store) -> Registry:
-    return build()
+def app(sqlite_store) -> Iterator[Registry]:
+    app = build()
+    yield app
+    app.close()
 
 
 def register(app: Registry, **overrides) -> str:

@@ -15,7 +15,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
+from eventsourcing.persistence import Notification
 from kombu import Connection, Exchange, Producer
 
 from shared import metrics
@@ -60,6 +63,29 @@ class Lease:
         with self.sql.transaction() as run:
             run(f"UPDATE {self.table} SET expires_at = 0 WHERE name = %s AND holder = %s",
                 (self.name, self.holder))
+
+
+def cloudevents_for(app: ServiceApplication, contract: EventContract,
+                    notifications: Sequence[Notification]) -> list[tuple[str, dict[str, Any]]]:
+    """The (routing key, CloudEvent) of each published one among these stored events."""
+    messages = []
+    for notification in notifications:
+        event = app.mapper.to_domain_event(notification)
+        message = contract.cloudevent(notification.id, notification.topic, event)
+        if message is not None:
+            messages.append(message)
+    return messages
+
+
+def published_after(app: ServiceApplication, contract: EventContract, after: int,
+                    limit: int) -> dict[str, Any]:
+    """Replay for a subscriber that joined late: the CloudEvents stored after position
+    ``after`` (ids and sequences as the relay publishes them), where to continue, and the
+    head of the log. Read up to ``head``, then follow the bus, dropping by ``sequence``."""
+    notifications = app.notifications(after, limit)
+    return {"events": [event for _, event in cloudevents_for(app, contract, notifications)],
+            "next": notifications[-1].id if notifications else after,
+            "head": app.max_notification_id()}
 
 
 class Unconfirmed(Exception):
@@ -123,11 +149,8 @@ class OutboxRelay:
         whole batch, then save the new position (fenced by the lease)."""
         assert self._position is not None
         notifications = self.app.notifications(self._position, self.batch_size)
-        for notification in notifications:
-            event = self.app.mapper.to_domain_event(notification)
-            message = self.contract.cloudevent(notification.id, notification.topic, event)
-            if message is not None:
-                self._publish(*message)
+        for routing_key, cloudevent in cloudevents_for(self.app, self.contract, notifications):
+            self._publish(routing_key, cloudevent)
         self._await_confirms()
         if notifications:
             last = notifications[-1].id

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema
+from marshmallow import Schema, fields, validate
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
@@ -35,8 +35,8 @@ from shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from shared.relay import OutboxRelay
-from shared.schemas import load
+from shared.relay import OutboxRelay, published_after
+from shared.schemas import Strict, load
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -175,3 +175,22 @@ def _bind(signature: inspect.Signature, this: Any, a: tuple, kw: dict) -> dict[s
         raise ValidationFailed("پارامترهای فراخوانی با این روش جور نیست.",
                                {"_call": [str(error)]}) from None
     return {k: v for k, v in list(bound.arguments.items())[1:]}
+
+
+class ReplayArgs(Strict):
+    after = fields.Integer(load_default=0, validate=validate.Range(
+        min=0, error="باید ۰ یا بیشتر باشد."))
+    limit = fields.Integer(load_default=200, validate=validate.Range(
+        min=1, max=1000, error="باید میان ۱ تا ۱۰۰۰ باشد."))
+
+
+class EventSourcedService:
+    """Base of every service class: the call context, and ``replay_events`` for systems
+    that join late or lost their queue. Subclasses declare ``name`` and ``app = Runtime(...)``.
+    """
+
+    context = CallContextProvider()
+
+    @rpc_method(ReplayArgs, changes_state=False)
+    def replay_events(self, after: int = 0, limit: int = 200) -> dict[str, Any]:
+        return published_after(self.app, type(self).app.contract, after, limit)

@@ -13,15 +13,14 @@ from services.licensing.events import LICENSING_EVENTS
 from services.licensing.metrics import refresh
 from shared.history import history
 from shared.schemas import HistoryEntry
-from shared.service import CallContextProvider, Consumes, Runtime, rpc_method
+from shared.service import Consumes, EventSourcedService, Runtime, rpc_method
 
 
-class LicensingService:
+class LicensingService(EventSourcedService):
     name = "licensing"
     app = Runtime(build, LICENSING_EVENTS, consumes=[
         Consumes("ngo-directory", ["registry.ngo.registered", "registry.ngo.details_changed",
                                    "registry.ngo.dissolved"], "apply_registry_event")])
-    context = CallContextProvider()
 
     @rpc_method(s.ApplyArgs, s.ApplicationOut, changes_state=True)
     def apply_for_licence(self, ngo_id: str, kind: str) -> dict[str, Any]:

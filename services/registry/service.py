@@ -12,14 +12,13 @@ from services.registry.events import REGISTRY_EVENTS
 from services.registry.metrics import refresh
 from shared.history import history
 from shared.schemas import HistoryEntry
-from shared.service import CallContextProvider, Consumes, Runtime, rpc_method
+from shared.service import Consumes, EventSourcedService, Runtime, rpc_method
 
 
-class RegistryService:
+class RegistryService(EventSourcedService):
     name = "registry"
     app = Runtime(build, REGISTRY_EVENTS, consumes=[
         Consumes("licence-status", ["licensing.licence.*"], "apply_licensing_event")])
-    context = CallContextProvider()
 
     @rpc_method(s.RegisterArgs, s.Registered, changes_state=True)
     def register_ngo(self, ngo: dict[str, Any]) -> dict[str, Any]:

@@ -119,3 +119,16 @@ def test_each_wrong_field_is_named_and_nothing_is_stored(registry, rpc, field, o
         error.value.fields
     assert all(messages for messages in error.value.fields.values())
     assert rpc.registry.search_ngos()["total"] == 0
+
+
+def test_a_late_subscriber_replays_what_it_missed(registry, rpc, subscribe):
+    live = subscribe("registry.ngo.*")
+    first = rpc.registry.register_ngo(ngo_payload(name="انجمن یکم"))["ngo_id"]
+    second = rpc.registry.register_ngo(ngo_payload(name="انجمن دوم"))["ngo_id"]
+    published = [live.next_json(), live.next_json()]
+    page = rpc.registry.replay_events(after=0, limit=1)
+    rest = rpc.registry.replay_events(after=page["next"], limit=100)
+    replayed = page["events"] + rest["events"]
+    assert [e["subject"] for e in replayed] == [first, second]
+    assert replayed == published  # the same ids, sequences and payloads as on the bus
+    assert rest["next"] == rest["head"]

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 import services.licensing.metrics  # noqa: F401 - registers licensing's gauges
 import shared.metrics  # noqa: F401 - registers the platform metrics
 from services.licensing.service import LicensingService
+from services.notify.service import NotifyService
 from services.registry.service import RegistryService
 from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE
 
@@ -24,7 +25,7 @@ def test_rabbitmq_definitions_declare_what_the_services_use():
     queues = {q["name"] for q in definitions["queues"]}
     bindings = {(b["destination"], b["routing_key"]) for b in definitions["bindings"]}
     consumers = [(f"{service.name}.{spec.name}", spec.routing_keys)
-                 for service in (RegistryService, LicensingService)
+                 for service in (RegistryService, LicensingService, NotifyService)
                  for spec in service.app.consumes]
     for name, routing_keys in consumers:
         assert {name, f"{name}.dead-letter"} <= queues

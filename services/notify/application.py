@@ -1,0 +1,342 @@
+"""Notify's use cases: templates, sending, preferences, reactions to other services' events.
+
+Each command loads, changes, saves once. Sending to a channel happens later, in
+``dispatch_due`` (called by a timer), never inside an RPC call or a consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from services.notify.channels import Channel
+from services.notify.contacts import Contacts
+from services.notify.domain import (
+    KnownNgo,
+    Notification,
+    Preferences,
+    Suppression,
+    Template,
+    check_recipient,
+)
+from services.notify.domain.notifications import REASONS
+from services.notify.domain.recipients import channel_of, masked
+from services.notify.domain.rules import Rules
+from services.notify.projection import NotifyIndex
+from services.notify.reactions import Reactions
+from services.notify.sending import Attempt, Sender
+from shared.clock import clock
+from shared.domain import SYSTEM, Audit
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.store import ServiceApplication, data_dir, store_env
+
+log = logging.getLogger(__name__)
+DEFAULTS = Path(__file__).parent / "templates" / "defaults.json"
+
+
+class Notify(ServiceApplication):
+    name = "notify"
+
+    def __init__(self, env: dict[str, str] | None = None, rules: Rules | None = None,
+                 channels: dict[str, Channel] | None = None, contacts: Contacts | None = None):
+        super().__init__(env)
+        self.rules = rules or Rules()
+        self.contacts = contacts or Contacts({})
+        self.index = NotifyIndex(self)
+        self.sender = Sender(self, channels or {})
+        self.reactions = Reactions(self.contacts, self._ngo)
+
+    # templates
+
+    def create_template(self, name: str, channel: str, subject: str | None, body: str,
+                        audit: dict[str, Any], legal: bool = False) -> dict[str, Any]:
+        template = Template(name=name, channel=channel, subject=subject, body=body, legal=legal,
+                            audit=audit)
+        try:
+            self.save(template)
+        except IntegrityError:
+            raise Conflict(f"الگویی با نام «{name}» برای کانال {channel} هست؛ برای تغییر آن "
+                           "update_template را به کار ببرید.",
+                           {"template_id": str(template.id)}) from None
+        return self.template_view(template)
+
+    def update_template(self, template_id: str, subject: str | None, body: str,
+                        audit: dict[str, Any]) -> dict[str, Any]:
+        template = self.template(template_id)
+        template.update(subject, body, audit)
+        self.save_or_conflict(template)
+        return self.template_view(template)
+
+    def preview_template(self, template_id: str, personalisation: dict[str, Any],
+                         version: int | None = None) -> dict[str, Any]:
+        template = self.template(template_id)
+        return {"template_id": str(template.id), "channel": template.channel,
+                **template.render(personalisation, version)}
+
+    def get_template(self, template_id: str, version: int | None = None) -> dict[str, Any]:
+        return self.template_view(self.template(template_id), version)
+
+    def list_templates(self, **criteria: Any) -> dict[str, Any]:
+        self.index.catch_up()
+        return self.index.list_templates(**criteria)
+
+    def load_default_templates(self) -> int:
+        """The default Persian set, once: ids derive from channel and name, so a second start
+        (or a second instance starting at the same moment) adds nothing."""
+        audit = Audit(SYSTEM, "notify:default-templates").as_dict()
+        new = []
+        for spec in json.loads(DEFAULTS.read_text(encoding="utf-8"))["templates"]:
+            try:
+                self.repository.get(Template.create_id(spec["channel"], spec["name"]))
+            except AggregateNotFoundError:
+                new.append(Template(audit=audit, **spec))
+        if new:
+            try:
+                self.save(*new)
+            except IntegrityError:
+                return 0
+        return len(new)
+
+    # sending
+
+    def send_notification(self, template_id: str, recipient: str,
+                          personalisation: dict[str, Any], audit: dict[str, Any],
+                          reference: str | None = None, idempotency_key: str | None = None,
+                          send_after: datetime | None = None) -> dict[str, Any]:
+        if idempotency_key:
+            first = self._existing(idempotency_key)
+            if first is not None:
+                return self.notification_view(first)
+        notification = self._new(self.template(template_id), recipient, personalisation,
+                                 reference, idempotency_key, send_after, audit)
+        try:
+            self.save(notification)
+        except IntegrityError:
+            first = self._existing(idempotency_key) if idempotency_key else None
+            if first is None:
+                raise Conflict("هم‌زمان پیام دیگری ثبت شد؛ دوباره بفرستید.") from None
+            return self.notification_view(first)
+        return self.notification_view(notification)
+
+    def dispatch_due(self) -> list[Attempt]:
+        """Send what is due now (called by a timer); what happened, for the metrics."""
+        return self.sender.dispatch_due()
+
+    # preferences
+
+    def set_preferences(self, recipient: str, opted_out: bool,
+                        audit: dict[str, Any]) -> dict[str, Any]:
+        channel = channel_of(str(recipient))
+        address = check_recipient(channel, recipient)
+        try:
+            preferences: Preferences = self.repository.get(
+                Preferences.create_id(channel, address))
+        except AggregateNotFoundError:
+            preferences = Preferences(channel=channel, address=address, audit=audit)
+        preferences.choose(opted_out, audit)
+        self.save_or_conflict(preferences)
+        return self.preferences_view(preferences)
+
+    def get_preferences(self, recipient: str) -> dict[str, Any]:
+        channel = channel_of(str(recipient))
+        address = check_recipient(channel, recipient)
+        preferences = self._preferences(channel, address)
+        suppression = self.suppression(channel, address)
+        return {"recipient": address, "channel": channel,
+                "opted_out": bool(preferences and preferences.opted_out),
+                "suppressed": suppression is not None,
+                "suppressed_reason": suppression.reason if suppression else None}
+
+    # reactions to other services' events (consumer; returns what changed)
+
+    def react(self, cloudevent: dict[str, Any]) -> list[Any]:
+        kind = cloudevent.get("type", "").removeprefix("ir.isfahan.social.").rsplit(".v", 1)[0]
+        data = cloudevent.get("data") or {}
+        audit = Audit(SYSTEM, cloudevent.get("correlationid") or cloudevent["id"],
+                      causation_id=cloudevent["id"]).as_dict()
+        audit["actor"]["on_behalf_of"] = cloudevent.get("actor")
+        if kind.startswith("registry.ngo."):
+            return self._learn_ngo(kind, data, audit)
+        changed: list[Any] = []
+        for send in self.reactions.plan(kind, data):
+            for channel, address in send.addresses:
+                key = f"{cloudevent['id']}:{channel}:{address}"
+                if self._existing(key) is not None:
+                    continue
+                try:
+                    template = self.template(Template.create_id(channel, send.template))
+                    changed.append(self._new(template, address, send.personalisation,
+                                             cloudevent.get("subject"), key, None, audit))
+                except (ValidationFailed, NotFound) as error:
+                    log.error("notify: %s for %s: not sent to %s: %s", kind, cloudevent["id"],
+                              masked(address), error.details or error)
+                    if isinstance(error, ValidationFailed) and "recipient" not in error.details:
+                        raise
+        return changed
+
+    # queries
+
+    def get_notification(self, notification_id: str) -> dict[str, Any]:
+        return self.notification_view(self.notification(notification_id))
+
+    def find_notifications(self, **criteria: Any) -> dict[str, Any]:
+        if criteria.get("recipient"):
+            recipient = criteria["recipient"]
+            criteria["recipient"] = check_recipient(channel_of(str(recipient)), recipient)
+        self.index.catch_up()
+        return self.index.find(**criteria)
+
+    def notification_history(self, notification_id: str) -> list[Any]:
+        return list(self.events.get(self.notification(notification_id).id))
+
+    # views
+
+    @staticmethod
+    def template_view(t: Template, version: int | None = None) -> dict[str, Any]:
+        chosen = t.at(version)
+        return {"template_id": str(t.id), "name": t.name, "channel": t.channel,
+                "legal": t.legal, "version": chosen["version"], "versions": len(t.versions),
+                "subject": chosen["subject"], "body": chosen["body"],
+                "created_at": t.created_on, "modified_at": t.modified_on}
+
+    @staticmethod
+    def notification_view(n: Notification) -> dict[str, Any]:
+        failure = None
+        if n.failure:
+            failure = {**n.failure, "message": REASONS.get(n.failure["reason"], "")}
+        return {"notification_id": str(n.id), "status": n.status, "channel": n.channel,
+                "recipient": n.recipient, "recipient_masked": masked(n.recipient),
+                "template_id": n.template_id, "template_version": n.template_version,
+                "reference": n.reference, "idempotency_key": n.idempotency_key,
+                "subject": n.subject, "body": n.body, "legal": n.legal,
+                "attempts": n.attempts, "send_after": n.send_after, "retry_at": n.retry_at,
+                "created_at": n.created_on, "modified_at": n.modified_on,
+                "completed_at": n.completed_at, "failure": failure}
+
+    @staticmethod
+    def preferences_view(p: Preferences) -> dict[str, Any]:
+        return {"recipient": p.address, "channel": p.channel, "opted_out": p.opted_out}
+
+    # loading
+
+    def template(self, template_id: Any) -> Template:
+        return self.load_as(Template, template_id, "الگو")
+
+    def notification(self, notification_id: Any) -> Notification:
+        return self.load_as(Notification, notification_id, "پیام")
+
+    def suppression(self, channel: str, address: str) -> Suppression | None:
+        try:
+            found: Suppression = self.repository.get(Suppression.create_id(channel, address))
+        except AggregateNotFoundError:
+            return None
+        return found if found.active else None
+
+    # helpers
+
+    def _new(self, template: Template, recipient: str, personalisation: dict[str, Any],
+             reference: str | None, key: str | None, send_after: datetime | None,
+             audit: dict[str, Any]) -> Notification:
+        """A message, rendered now with the template's current version; failed at once
+        (and so recorded) when its recipient is suppressed or opted out."""
+        address = check_recipient(template.channel, recipient)
+        rendered = template.render(personalisation)
+        notification = Notification(
+            channel=template.channel, recipient=address, template_id=str(template.id),
+            template_version=rendered["version"], subject=rendered["subject"],
+            body=rendered["body"], html=rendered["html"], reference=reference,
+            idempotency_key=key, send_after=send_after, legal=template.legal, audit=audit)
+        suppression = self.suppression(template.channel, address)
+        preferences = self._preferences(template.channel, address)
+        if suppression is not None:
+            notification.fail_permanently("suppressed", suppression.reason, clock.now(), audit)
+        elif preferences is not None and preferences.opted_out and not template.legal:
+            notification.fail_permanently("opted_out", "", clock.now(), audit)
+        return notification
+
+    def _existing(self, key: str) -> Notification | None:
+        try:
+            return self.repository.get(Notification.create_id(key))
+        except AggregateNotFoundError:
+            return None
+
+    def _preferences(self, channel: str, address: str) -> Preferences | None:
+        try:
+            return self.repository.get(Preferences.create_id(channel, address))
+        except AggregateNotFoundError:
+            return None
+
+    def _learn_ngo(self, kind: str, data: dict[str, Any], audit: dict[str, Any]) -> list[Any]:
+        if kind == "registry.ngo.registered":
+            return [KnownNgo(ngo_id=UUID(data["ngo_id"]), name=data["name"],
+                             email=data.get("email", ""), phone=data.get("phone", ""),
+                             audit=audit)]
+        changes = {k: v for k, v in (data.get("changes") or {}).items()
+                   if k in ("name", "email", "phone")}
+        if kind != "registry.ngo.details_changed" or not changes:
+            return []
+        ngo = self._ngo(data["ngo_id"])
+        ngo.update(changes, audit)
+        return [ngo]
+
+    def _ngo(self, ngo_id: Any) -> KnownNgo:
+        return self.load_as(KnownNgo, ngo_id, "سمن")
+
+
+
+def channels_from_env(env: Any = os.environ) -> dict[str, Channel]:
+    """SMTP when ``NOTIFY_SMTP_HOST`` is set, the HTTP gateway when ``NOTIFY_SMS_URL`` is;
+    otherwise (development) each channel appends to a file under the data folder."""
+    from services.notify.channels.email import SmtpEmail
+    from services.notify.channels.files import FileChannel
+    from services.notify.channels.sms import HttpSms
+
+    channels: dict[str, Channel] = {}
+    if env.get("NOTIFY_SMTP_HOST"):
+        channels["email"] = SmtpEmail(
+            env["NOTIFY_SMTP_HOST"], int(env.get("NOTIFY_SMTP_PORT", "25")),
+            env.get("NOTIFY_EMAIL_FROM", "no-reply@ostandari-isfahan.ir"),
+            username=env.get("NOTIFY_SMTP_USER", ""),
+            password=env.get("NOTIFY_SMTP_PASSWORD", ""),
+            starttls=env.get("NOTIFY_SMTP_STARTTLS", "0") in ("1", "true", "yes"),
+            timeout=float(env.get("NOTIFY_SMTP_TIMEOUT", "10")))
+    else:
+        channels["email"] = FileChannel("email", data_dir() / "notify-email.jsonl")
+    if env.get("NOTIFY_SMS_URL"):
+        channels["sms"] = HttpSms(env["NOTIFY_SMS_URL"], env.get("NOTIFY_SMS_KEY", ""),
+                                  sender=env.get("NOTIFY_SMS_SENDER", ""),
+                                  timeout=float(env.get("NOTIFY_SMS_TIMEOUT", "10")))
+    else:
+        channels["sms"] = FileChannel("sms", data_dir() / "notify-sms.jsonl")
+    return channels
+
+
+def rules_from_env(env: Any = os.environ) -> Rules:
+    return Rules(max_attempts=int(env.get("NOTIFY_MAX_ATTEMPTS", 5)),
+                 backoff_seconds=float(env.get("NOTIFY_BACKOFF_SECONDS", 30)),
+                 max_backoff_seconds=float(env.get("NOTIFY_MAX_BACKOFF_SECONDS", 3600)),
+                 sending_timeout_seconds=float(env.get("NOTIFY_SENDING_TIMEOUT_SECONDS", 300)),
+                 batch_size=int(env.get("NOTIFY_BATCH_SIZE", 50)),
+                 per_minute={"email": int(env.get("NOTIFY_EMAIL_PER_MINUTE", 600)),
+                             "sms": int(env.get("NOTIFY_SMS_PER_MINUTE", 300))})
+
+
+def build() -> Notify:
+    """The composition root: configuration from the environment, read at start."""
+    channels = channels_from_env()
+    app = Notify(store_env("notify"), rules=rules_from_env(), channels=channels,
+                 contacts=Contacts.load())
+    for channel in channels.values():
+        log.warning("notify: %s messages go to %s", channel.name, channel.describe())
+    added = app.load_default_templates()
+    if added:
+        log.info("notify: loaded %d default templates", added)
+    return app

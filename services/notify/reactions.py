@@ -1,0 +1,95 @@
+"""What notify sends when another service's event arrives: which template, to whom, with
+which values. Contacts come from the event, notify's own projection of the registry's NGOs,
+or the operator's contacts file. Plain Python: the application turns a plan into messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.notify.contacts import Contact, Contacts
+from services.notify.domain.contacts import KnownNgo
+from shared import reference
+from shared.persian import normalize_mobile
+
+KINDS = {"new": "تازه", "renewal": "تمدید"}
+UNTIL_FURTHER_NOTICE = "اطلاع ثانوی"
+
+
+@dataclass(frozen=True)
+class Send:
+    template: str                    # a default template's name; each channel its own
+    addresses: list[tuple[str, str]]  # (channel, address)
+    personalisation: dict[str, Any]
+
+
+def agency_name(code: str) -> str:
+    return (reference.agencies().get(code) or {}).get("name", code)
+
+
+def authority_name(code: str) -> str:
+    agency, _, county = code.partition(":")
+    if agency == "farmandari" and county:
+        return f"فرمانداری شهرستان {reference.counties().get(county, county)}"
+    return agency_name(agency)
+
+
+def ngo_addresses(ngo: KnownNgo) -> list[tuple[str, str]]:
+    found = [("email", ngo.email)] if ngo.email else []
+    mobile = normalize_mobile(ngo.phone or "")
+    return found + ([("sms", mobile)] if mobile else [])
+
+
+def contact_addresses(contact: Contact | None) -> list[tuple[str, str]]:
+    if contact is None:
+        return []
+    return ([("email", contact.email)] if contact.email else []) + (
+        [("sms", contact.mobile)] if contact.mobile else [])
+
+
+class Reactions:
+    """``plan(kind, data)`` -> what to send for one upstream event (may be nothing)."""
+
+    def __init__(self, contacts: Contacts, ngo: Callable[[str], KnownNgo]):
+        self.contacts, self.ngo = contacts, ngo
+        self.licensing: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+            "licensing.application.submitted": lambda d: {
+                "kind": KINDS.get(d["kind"], d["kind"]),
+                "authority": authority_name(d["authority"]),
+                "application_id": d["application_id"]},
+            "licensing.inquiry.answered": lambda d: None if d["outcome"] != "objection" else {
+                "agency": agency_name(d["agency"]), "note": d.get("note") or "—"},
+            "licensing.application.approved": lambda d: {},
+            "licensing.application.rejected": lambda d: {"reason": d["reason"]},
+            "licensing.licence.issued": lambda d: {
+                "number": d["number"], "authority": authority_name(d["authority"]),
+                "issued_on": d["issued_on"], "expires_on": d["expires_on"]},
+            "licensing.licence.expiring_soon": lambda d: {
+                "number": d["number"], "expires_on": d["expires_on"]},
+            "licensing.licence.expired": lambda d: {
+                "number": d["number"], "expired_on": d["expired_on"]},
+            "licensing.licence.suspended": lambda d: {
+                "number": d["number"], "reason": d["reason"],
+                "until": d.get("until") or UNTIL_FURTHER_NOTICE},
+            "licensing.licence.reinstated": lambda d: {"number": d["number"]},
+            "licensing.licence.revoked": lambda d: {"number": d["number"], "reason": d["reason"]},
+            "licensing.licence.renewed": lambda d: {
+                "number": d["number"], "expires_on": d["expires_on"]},
+        }
+
+    def plan(self, kind: str, data: dict[str, Any]) -> list[Send]:
+        if kind == "licensing.inquiry.overdue":
+            ngo = self.ngo(data["ngo_id"])
+            return [Send("inquiry_overdue", contact_addresses(
+                self.contacts.officer(data["authority"])), {
+                "agency": agency_name(data["agency"]), "ngo_name": ngo.name,
+                "due_on": data["due_on"], "application_id": data["application_id"]})]
+        values = self.licensing.get(kind, lambda d: None)(data)
+        if values is None:
+            return []
+        ngo = self.ngo(data["ngo_id"])
+        template = kind.split(".", 1)[1].replace("licence.", "licence_").replace(
+            "application.", "application_").replace("inquiry.answered", "inquiry_objection")
+        return [Send(template, ngo_addresses(ngo), {"ngo_name": ngo.name, **values})]

@@ -11,12 +11,15 @@ from services.licensing import schemas as s
 from services.licensing.application import build
 from services.licensing.events import LICENSING_EVENTS
 from services.licensing.metrics import refresh
+
+# the base class through its module: `nameko run <module>` runs every class it finds here
+from shared import service as platform
 from shared.history import history
 from shared.schemas import HistoryEntry
-from shared.service import Consumes, EventSourcedService, Runtime, rpc_method
+from shared.service import Consumes, Runtime, rpc_method
 
 
-class LicensingService(EventSourcedService):
+class LicensingService(platform.EventSourcedService):
     name = "licensing"
     app = Runtime(build, LICENSING_EVENTS, consumes=[
         Consumes("ngo-directory", ["registry.ngo.registered", "registry.ngo.details_changed",

@@ -16,14 +16,17 @@ from services.notify import metrics
 from services.notify import schemas as s
 from services.notify.application import build
 from services.notify.events import NOTIFY_EVENTS
+
+# the base class through its module: `nameko run <module>` runs every class it finds here
+from shared import service as platform
 from shared.history import history
 from shared.schemas import HistoryEntry
-from shared.service import Consumes, EventSourcedService, Runtime, rpc_method
+from shared.service import Consumes, Runtime, rpc_method
 
 DISPATCH_INTERVAL = float(os.environ.get("NOTIFY_DISPATCH_INTERVAL", "1"))
 
 
-class NotifyService(EventSourcedService):
+class NotifyService(platform.EventSourcedService):
     name = "notify"
     app = Runtime(build, NOTIFY_EVENTS, consumes=[
         # one queue, so an NGO's registration is always handled before its licence's events

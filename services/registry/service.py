@@ -10,12 +10,15 @@ from services.registry import schemas as s
 from services.registry.application import build
 from services.registry.events import REGISTRY_EVENTS
 from services.registry.metrics import refresh
+
+# the base class through its module: `nameko run <module>` runs every class it finds here
+from shared import service as platform
 from shared.history import history
 from shared.schemas import HistoryEntry
-from shared.service import Consumes, EventSourcedService, Runtime, rpc_method
+from shared.service import Consumes, Runtime, rpc_method
 
 
-class RegistryService(EventSourcedService):
+class RegistryService(platform.EventSourcedService):
     name = "registry"
     app = Runtime(build, REGISTRY_EVENTS, consumes=[
         Consumes("licence-status", ["licensing.licence.*"], "apply_licensing_event")])

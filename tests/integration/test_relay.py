@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from kombu import Connection, Exchange, Queue
 
@@ -51,29 +53,40 @@ def saved_position() -> int:
     return int(rows[0][0])
 
 
-def start_service(amqp_uri: str) -> subprocess.Popen:
+def start_service(amqp_uri: str, log: Path) -> subprocess.Popen:
+    """`nameko run`, as bin/run starts it; its output appended to ``log``."""
     env = {**os.environ, "AMQP_URI": amqp_uri, "RELAY_BATCH_SIZE": "5",
            "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml",
-         "services.registry.service"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml",
+             "services.registry.service"], cwd=ROOT, env=env, stdout=out,
+            stderr=subprocess.STDOUT)
+
+
+def receive(subscriber: Any, log: Path) -> dict:
+    try:
+        return subscriber.next_json(timeout=60)
+    except queue.Empty:
+        raise AssertionError("nothing published; the service said:\n"
+                             + log.read_text(errors="replace")[-3000:]) from None
 
 
 def test_relay_killed_mid_stream_resumes_and_every_event_arrives_in_order(
-        store, amqp_uri, subscribe):
+        store, amqp_uri, subscribe, tmp_path):
     subscriber = subscribe("registry.ngo.registered")
     expected = store_events(600)
-    service = start_service(amqp_uri)
-    received = [subscriber.next_json(timeout=60) for _ in range(40)]
+    log = tmp_path / "service.log"
+    service = start_service(amqp_uri, log)
+    received = [receive(subscriber, log) for _ in range(40)]
     service.send_signal(signal.SIGKILL)  # a crash: no clean shutdown, no final save
     service.wait()
     assert 0 < saved_position() < len(expected), "the kill must land mid-stream"
-    service = start_service(amqp_uri)
+    service = start_service(amqp_uri, log)
     try:
         seen: dict[str, dict] = {e["id"]: e for e in received if e["subject"] in expected}
         while len(seen) < len(expected):
-            event = subscriber.next_json(timeout=60)
+            event = receive(subscriber, log)
             received.append(event)
             if event["subject"] in expected:
                 seen[event["id"]] = event

@@ -140,6 +140,13 @@ class HistoryEntry(Out):
     changes = fields.Dict()
 
 
+def day(name: str) -> tuple[fields.Field, fields.Field]:
+    """A calendar day as ISO 8601, and beside it the Jalali date (or both null)."""
+    return (FlexibleDate(attribute=name, data_key=name, allow_none=True),
+            fields.Function(lambda obj: jalali.format_date(obj[name]) if obj.get(name) else None,
+                            data_key=f"{name}_jalali"))
+
+
 def page_of(item: type[Schema]) -> type[Schema]:
     """The one shape of every paged answer: ``{"items", "total", "page", "page_size"}``."""
     return Out.from_dict({"items": fields.List(fields.Nested(item)), "total": fields.Integer(),

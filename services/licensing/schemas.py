@@ -6,8 +6,7 @@ from marshmallow import fields as f
 from marshmallow import validate
 
 from services.licensing.domain.applications import KINDS, OUTCOMES
-from shared.jalali import format_date
-from shared.schemas import FlexibleDate, Out, Page, Strict, page_of, required_text, when
+from shared.schemas import FlexibleDate, Out, Page, Strict, day, page_of, required_text, when
 
 _one_of = "باید یکی از این‌ها باشد: {choices}"
 STATUSES = ("active", "suspended", "revoked", "expired")
@@ -60,13 +59,6 @@ class FindLicencesArgs(Page):
 class PendingInquiriesArgs(Page):
     agency = f.String(load_default=None, allow_none=True)
     overdue = f.Boolean(load_default=None, allow_none=True)
-
-
-def day(name: str) -> tuple[f.Field, f.Field]:
-    """A calendar day as ISO 8601, and beside it the Jalali date."""
-    return (FlexibleDate(attribute=name, data_key=name, allow_none=True),
-            f.Function(lambda obj: format_date(obj[name]) if obj.get(name) else None,
-                       data_key=f"{name}_jalali"))
 
 
 class InquiryOut(Out):

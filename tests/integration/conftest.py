@@ -7,6 +7,7 @@ import pytest
 from nameko.containers import ServiceContainer
 
 from services.licensing.service import LicensingService
+from services.meetings.service import MeetingsService
 from services.registry.service import RegistryService
 from shared.rpc_client import cluster
 from shared.service import Runtime
@@ -32,6 +33,11 @@ def registry(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
 @pytest.fixture
 def licensing(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
     yield from run_service(LicensingService, amqp_uri)
+
+
+@pytest.fixture
+def meetings(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    yield from run_service(MeetingsService, amqp_uri)
 
 
 @pytest.fixture

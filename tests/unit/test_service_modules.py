@@ -4,7 +4,7 @@ import pytest
 from nameko.cli.run import import_service
 
 SERVICES = {"registry": "RegistryService", "licensing": "LicensingService",
-            "notify": "NotifyService"}
+            "meetings": "MeetingsService", "notify": "NotifyService"}
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

@@ -27,11 +27,12 @@ from services.notify.domain import (
     Template,
     check_recipient,
 )
+from services.notify.domain.gatherings import KnownBody, KnownMeeting, KnownResolution
 from services.notify.domain.notifications import REASONS
 from services.notify.domain.recipients import channel_of, masked
 from services.notify.domain.rules import Rules
 from services.notify.projection import NotifyIndex
-from services.notify.reactions import Reactions
+from services.notify.reactions import MeetingReactions, Reactions, Send, agenda_titles
 from services.notify.sending import Attempt, Sender
 from shared.clock import clock
 from shared.domain import SYSTEM, Audit
@@ -53,6 +54,7 @@ class Notify(ServiceApplication):
         self.index = NotifyIndex(self)
         self.sender = Sender(self, channels or {})
         self.reactions = Reactions(self.contacts, self._ngo)
+        self.meeting_reactions = MeetingReactions(self.contacts)
 
     # templates
 
@@ -165,8 +167,11 @@ class Notify(ServiceApplication):
         audit["actor"]["on_behalf_of"] = cloudevent.get("actor")
         if kind.startswith("registry.ngo."):
             return self._learn_ngo(kind, data, audit)
-        changed: list[Any] = []
-        for send in self.reactions.plan(kind, data):
+        if kind.startswith("meetings."):
+            changed, sends = self._meetings(kind, data, audit)
+        else:
+            changed, sends = [], self.reactions.plan(kind, data)
+        for send in sends:
             for channel, address in send.addresses:
                 key = f"{cloudevent['id']}:{channel}:{address}"
                 if self._existing(key) is not None:
@@ -181,6 +186,58 @@ class Notify(ServiceApplication):
                     if isinstance(error, ValidationFailed) and "recipient" not in error.details:
                         raise
         return changed
+
+    def _meetings(self, kind: str, data: dict[str, Any],
+                  audit: dict[str, Any]) -> tuple[list[Any], list[Send]]:
+        """Learn from the meetings service's events, and plan whom to tell."""
+        plans = self.meeting_reactions
+        if kind == "meetings.body.created":
+            return [KnownBody(body_id=data["body_id"], name=data["name"], audit=audit)], []
+        if kind in ("meetings.member.joined", "meetings.member.left"):
+            body = self.load_as(KnownBody, data["body_id"], "نهاد")
+            if kind.endswith("joined"):
+                body.join(data["member_id"], data["name"], data.get("agency"), audit)
+            else:
+                body.leave(data["member_id"], audit)
+            return [body], []
+        if kind == "meetings.meeting.scheduled":
+            body = self.load_as(KnownBody, data["body_id"], "نهاد")
+            meeting = KnownMeeting(meeting_id=data["meeting_id"], body_id=data["body_id"],
+                                   starts_at=data["starts_at"], place=data["place"], audit=audit)
+            return [meeting], plans.to_members("meeting_scheduled", body, {
+                "starts_at": data["starts_at"], "place": data["place"],
+                "agenda": agenda_titles(data.get("agenda") or [])})
+        if kind in ("meetings.meeting.rescheduled", "meetings.meeting.cancelled"):
+            meeting = self.load_as(KnownMeeting, data["meeting_id"], "جلسه")
+            body = self.load_as(KnownBody, meeting.body_id, "نهاد")
+            reason = data.get("reason") or "—"
+            if kind.endswith("cancelled"):
+                return [], plans.to_members("meeting_cancelled", body, {
+                    "starts_at": meeting.starts_at, "reason": reason})
+            place = data.get("place") or meeting.place
+            meeting.move(data["starts_at"], place, audit)
+            return [meeting], plans.to_members("meeting_rescheduled", body, {
+                "starts_at": data["starts_at"], "previous_starts_at": data["previous_starts_at"],
+                "place": place, "reason": reason})
+        if kind == "meetings.resolution.passed":
+            resolution = KnownResolution(
+                resolution_id=data["resolution_id"], body_id=data["body_id"], text=data["text"],
+                assignees=list(data["assignees"]), deadline=data.get("deadline"), audit=audit)
+            sends = plans.to_agencies("resolution_assigned", resolution.assignees, {
+                "text": resolution.text, "deadline": resolution.deadline or "—"}) \
+                if data["status"] == "in_progress" else []  # else: after the council's approval
+            return [resolution], sends
+        if kind in ("meetings.resolution.council_approved", "meetings.resolution.overdue",
+                    "meetings.resolution.completed"):
+            resolution = self.load_as(KnownResolution, data["resolution_id"], "مصوبه")
+            values = {"text": resolution.text, "deadline": resolution.deadline or "—"}
+            if kind.endswith("council_approved"):
+                return [], plans.to_agencies("resolution_assigned", resolution.assignees, values)
+            if kind.endswith("overdue"):
+                return [], plans.to_agencies("resolution_overdue", data["agencies"], values)
+            return [], plans.to_secretariat("resolution_completed", {
+                "text": resolution.text, "note": data.get("note") or "—"})
+        return [], []
 
     # queries
 

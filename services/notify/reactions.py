@@ -93,3 +93,28 @@ class Reactions:
         template = kind.split(".", 1)[1].replace("licence.", "licence_").replace(
             "application.", "application_").replace("inquiry.answered", "inquiry_objection")
         return [Send(template, ngo_addresses(ngo), {"ngo_name": ngo.name, **values})]
+
+
+class MeetingReactions:
+    """Whom to tell what when the meetings service's events arrive: a body's members of its
+    meetings, assigned agencies of their resolutions, the secretariat of completions."""
+
+    def __init__(self, contacts: Contacts):
+        self.contacts = contacts
+
+    def to_members(self, template: str, body: Any, values: dict[str, Any]) -> list[Send]:
+        return [Send(template, contact_addresses(self.contacts.member(member_id, m["agency"])),
+                     {"body_name": body.name, "member_name": m["name"], **values})
+                for member_id, m in sorted(body.members.items())]
+
+    def to_agencies(self, template: str, agencies: list[str],
+                    values: dict[str, Any]) -> list[Send]:
+        return [Send(template, contact_addresses(self.contacts.agency(code)),
+                     {"agency": agency_name(code), **values}) for code in agencies]
+
+    def to_secretariat(self, template: str, values: dict[str, Any]) -> list[Send]:
+        return [Send(template, contact_addresses(self.contacts.secretariat()), values)]
+
+
+def agenda_titles(agenda: list[dict[str, Any]]) -> list[str]:
+    return [f"{item.get('number', i + 1)}. {item['title']}" for i, item in enumerate(agenda)]

@@ -23,6 +23,10 @@ from shared.history import history
 from shared.schemas import HistoryEntry
 from shared.service import Consumes, Runtime, rpc_method
 
+MEETINGS_NOTICES = ["meetings.body.created", "meetings.member.*", "meetings.meeting.scheduled",
+                    "meetings.meeting.rescheduled", "meetings.meeting.cancelled",
+                    "meetings.resolution.passed", "meetings.resolution.council_approved",
+                    "meetings.resolution.overdue", "meetings.resolution.completed"]
 DISPATCH_INTERVAL = float(os.environ.get("NOTIFY_DISPATCH_INTERVAL", "1"))
 
 
@@ -32,7 +36,8 @@ class NotifyService(platform.EventSourcedService):
         # one queue, so an NGO's registration is always handled before its licence's events
         Consumes("notices", ["registry.ngo.registered", "registry.ngo.details_changed",
                              "licensing.application.*", "licensing.inquiry.answered",
-                             "licensing.inquiry.overdue", "licensing.licence.*"], "react")])
+                             "licensing.inquiry.overdue", "licensing.licence.*",
+                             *MEETINGS_NOTICES], "react")])
 
     @rpc_method(s.CreateTemplateArgs, s.TemplateOut, changes_state=True)
     def create_template(self, name: str, channel: str, body: str, subject: str | None = None,

@@ -14,13 +14,13 @@ from services.meetings.domain import Body, Issue, Meeting, Recommendation, Resol
 from services.meetings.domain.body import is_secretariat
 from services.meetings.domain.meeting import mark_late
 from services.meetings.domain.resolution import count_votes
-from services.meetings.ics import meeting_ics
 from services.meetings.projection import MeetingsIndex
 from services.meetings.views import body_view, meeting_view, resolution_view
 from shared import reference
 from shared.clock import clock
 from shared.domain import SYSTEM, Actor, Audit
 from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.ics import meeting_ics
 from shared.store import ServiceApplication, store_env
 
 DEFAULT_RULES = {"working_group": {"council_approval": True}}

@@ -32,7 +32,13 @@ from services.notify.domain.notifications import REASONS
 from services.notify.domain.recipients import channel_of, masked
 from services.notify.domain.rules import Rules
 from services.notify.projection import NotifyIndex
-from services.notify.reactions import MeetingReactions, Reactions, Send, agenda_titles
+from services.notify.reactions import (
+    MeetingReactions,
+    Reactions,
+    Send,
+    agenda_titles,
+    calendar,
+)
 from services.notify.sending import Attempt, Sender
 from shared.clock import clock
 from shared.domain import SYSTEM, Audit
@@ -178,8 +184,9 @@ class Notify(ServiceApplication):
                     continue
                 try:
                     template = self.template(Template.create_id(channel, send.template))
-                    changed.append(self._new(template, address, send.personalisation,
-                                             cloudevent.get("subject"), key, None, audit))
+                    changed.append(self._new(
+                        template, address, send.personalisation, cloudevent.get("subject"), key,
+                        None, audit, list(send.attachments) if channel == "email" else None))
                 except (ValidationFailed, NotFound) as error:
                     log.error("notify: %s for %s: not sent to %s: %s", kind, cloudevent["id"],
                               masked(address), error.details or error)
@@ -203,22 +210,25 @@ class Notify(ServiceApplication):
         if kind == "meetings.meeting.scheduled":
             body = self.load_as(KnownBody, data["body_id"], "نهاد")
             meeting = KnownMeeting(meeting_id=data["meeting_id"], body_id=data["body_id"],
-                                   starts_at=data["starts_at"], place=data["place"], audit=audit)
+                                   starts_at=data["starts_at"], place=data["place"],
+                                   agenda=list(data.get("agenda") or []), audit=audit)
             return [meeting], plans.to_members("meeting_scheduled", body, {
                 "starts_at": data["starts_at"], "place": data["place"],
-                "agenda": agenda_titles(data.get("agenda") or [])})
+                "agenda": agenda_titles(meeting.agenda)},
+                calendar(meeting, body.name, "scheduled", clock.now()))
         if kind in ("meetings.meeting.rescheduled", "meetings.meeting.cancelled"):
             meeting = self.load_as(KnownMeeting, data["meeting_id"], "جلسه")
             body = self.load_as(KnownBody, meeting.body_id, "نهاد")
             reason = data.get("reason") or "—"
             if kind.endswith("cancelled"):
                 return [], plans.to_members("meeting_cancelled", body, {
-                    "starts_at": meeting.starts_at, "reason": reason})
-            place = data.get("place") or meeting.place
-            meeting.move(data["starts_at"], place, audit)
+                    "starts_at": meeting.starts_at, "reason": reason},
+                    calendar(meeting, body.name, "cancelled", clock.now()))
+            meeting.move(data["starts_at"], data.get("place") or meeting.place, audit)
             return [meeting], plans.to_members("meeting_rescheduled", body, {
                 "starts_at": data["starts_at"], "previous_starts_at": data["previous_starts_at"],
-                "place": place, "reason": reason})
+                "place": meeting.place, "reason": reason},
+                calendar(meeting, body.name, "scheduled", clock.now()))
         if kind == "meetings.resolution.passed":
             resolution = KnownResolution(
                 resolution_id=data["resolution_id"], body_id=data["body_id"], text=data["text"],
@@ -301,7 +311,8 @@ class Notify(ServiceApplication):
 
     def _new(self, template: Template, recipient: str, personalisation: dict[str, Any],
              reference: str | None, key: str | None, send_after: datetime | None,
-             audit: dict[str, Any]) -> Notification:
+             audit: dict[str, Any],
+             attachments: list[dict[str, str]] | None = None) -> Notification:
         """A message, rendered now with the template's current version; failed at once
         (and so recorded) when its recipient is suppressed or opted out."""
         address = check_recipient(template.channel, recipient)
@@ -310,7 +321,8 @@ class Notify(ServiceApplication):
             channel=template.channel, recipient=address, template_id=str(template.id),
             template_version=rendered["version"], subject=rendered["subject"],
             body=rendered["body"], html=rendered["html"], reference=reference,
-            idempotency_key=key, send_after=send_after, legal=template.legal, audit=audit)
+            idempotency_key=key, send_after=send_after, legal=template.legal, audit=audit,
+            attachments=attachments)
         suppression = self.suppression(template.channel, address)
         preferences = self._preferences(template.channel, address)
         if suppression is not None:

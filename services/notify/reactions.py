@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.notify.contacts import Contact, Contacts
 from services.notify.domain.contacts import KnownNgo
 from shared import reference
+from shared.ics import meeting_ics
 from shared.persian import normalize_mobile
 
 KINDS = {"new": "تازه", "renewal": "تمدید"}
@@ -23,6 +25,7 @@ class Send:
     template: str                    # a default template's name; each channel its own
     addresses: list[tuple[str, str]]  # (channel, address)
     personalisation: dict[str, Any]
+    attachments: tuple[dict[str, str], ...] = ()  # for e-mail: the meeting's .ics
 
 
 def agency_name(code: str) -> str:
@@ -102,9 +105,10 @@ class MeetingReactions:
     def __init__(self, contacts: Contacts):
         self.contacts = contacts
 
-    def to_members(self, template: str, body: Any, values: dict[str, Any]) -> list[Send]:
+    def to_members(self, template: str, body: Any, values: dict[str, Any],
+                   attachments: tuple[dict[str, str], ...] = ()) -> list[Send]:
         return [Send(template, contact_addresses(self.contacts.member(member_id, m["agency"])),
-                     {"body_name": body.name, "member_name": m["name"], **values})
+                     {"body_name": body.name, "member_name": m["name"], **values}, attachments)
                 for member_id, m in sorted(body.members.items())]
 
     def to_agencies(self, template: str, agencies: list[str],
@@ -118,3 +122,15 @@ class MeetingReactions:
 
 def agenda_titles(agenda: list[dict[str, Any]]) -> list[str]:
     return [f"{item.get('number', i + 1)}. {item['title']}" for i, item in enumerate(agenda)]
+
+
+def calendar(meeting: Any, body_name: str, status: str, now: Any) -> tuple[dict[str, str], ...]:
+    """The meeting's .ics, as the meetings service would offer it."""
+    starts = datetime.fromisoformat(meeting.starts_at.replace("Z", "+00:00"))
+    minutes = sum(item.get("duration_minutes") or 0 for item in meeting.agenda) or 120
+    content = meeting_ics({"meeting_id": str(meeting.id), "starts_at": starts,
+                           "ends_at": starts + timedelta(minutes=minutes),
+                           "reschedules": meeting.reschedules, "place": meeting.place,
+                           "agenda": [{"proposer": "", **item} for item in meeting.agenda],
+                           "status": status}, body_name, now)
+    return ({"filename": "meeting.ics", "content_type": "text/calendar", "content": content},)

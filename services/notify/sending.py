@@ -102,7 +102,8 @@ class Sender:
         if channel is None:
             return Outcome("technical", "misconfigured", f"no {notification.channel} channel")
         message = Message(str(notification.id), notification.channel, notification.recipient,
-                          notification.subject, notification.body, notification.html)
+                          notification.subject, notification.body, notification.html,
+                          tuple(getattr(notification, "attachments", ())))
         try:
             return channel.send(message)
         except Exception as error:

@@ -215,7 +215,7 @@ def test_a_cancelled_meeting_is_a_cancelled_calendar_entry(app):
 
 
 def test_a_calendar_fold_never_splits_a_persian_letter():
-    from services.meetings.ics import fold
+    from shared.ics import fold
 
     line = "SUMMARY:" + "ک" * 100
     for part in fold(line).encode("utf-8").split(b"\r\n"):

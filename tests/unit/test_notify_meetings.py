@@ -116,3 +116,27 @@ def test_the_rendered_message_names_the_body_and_the_jalali_time(app, body):
     [*_, welfare] = sorted(react(app, scheduled()), key=lambda n: n.recipient)
     preview = app.get_notification(str(welfare.id))
     assert "کارگروه اجتماعی" in str(preview) and "۱۴۰۵/۰۹/۱۰" in str(preview)
+
+
+def test_an_email_about_a_meeting_carries_its_calendar_entry(app, body):
+    notified = react(app, scheduled())
+    by_mail = [n for n in notified if n.channel == "email"]
+    sms = [n for n in notified if n.channel == "sms"]
+    assert by_mail and all(n.attachments[0]["content_type"] == "text/calendar"
+                           for n in by_mail)
+    ics = by_mail[0].attachments[0]["content"]
+    assert "DTSTART:20261201T063000Z" in ics and f"UID:{MEETING}" in ics
+    assert sms and all(not n.attachments for n in sms)
+
+
+def test_the_smtp_message_attaches_the_ics():
+    from services.notify.channels import Message
+    from services.notify.channels.email import SmtpEmail
+
+    mail = SmtpEmail("localhost", 25, "office@example.ir").compose(Message(
+        "n-1", "email", "a@example.ir", "جلسه", "متن", None,
+        ({"filename": "meeting.ics", "content_type": "text/calendar",
+          "content": "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"},)))
+    [part] = list(mail.iter_attachments())
+    assert part.get_content_type() == "text/calendar"
+    assert part.get_filename() == "meeting.ics"

@@ -20,6 +20,7 @@ class Message:
     subject: str | None
     body: str
     html: str | None = None
+    attachments: tuple[dict[str, str], ...] = ()  # filename, content_type, content
 
 
 class Channel(Protocol):

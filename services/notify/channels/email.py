@@ -32,6 +32,10 @@ class SmtpEmail:
         mail.set_content(message.body, charset="utf-8")
         if message.html:
             mail.add_alternative(message.html, subtype="html", charset="utf-8")
+        for attachment in message.attachments:
+            maintype, _, subtype = attachment["content_type"].partition("/")
+            mail.add_attachment(attachment["content"].encode("utf-8"), maintype=maintype,
+                                subtype=subtype, filename=attachment["filename"])
         return mail
 
     def send(self, message: Message) -> Outcome:

@@ -38,12 +38,14 @@ class KnownMeeting(AuditedAggregate):
 
     @event("Learned")
     def __init__(self, meeting_id: str, body_id: str, starts_at: str, place: str,
-                 audit: dict[str, Any]):
-        self.body_id, self.starts_at, self.place = body_id, starts_at, place
+                 agenda: list[dict[str, Any]], audit: dict[str, Any]):
+        self.body_id, self.starts_at, self.place, self.agenda = body_id, starts_at, place, agenda
+        self.reschedules = 0
 
     @event("Moved")
     def move(self, starts_at: str, place: str, audit: dict[str, Any]) -> None:
         self.starts_at, self.place = starts_at, place
+        self.reschedules += 1
 
 
 class KnownResolution(AuditedAggregate):

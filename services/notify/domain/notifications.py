@@ -54,12 +54,13 @@ class Notification(AuditedAggregate):
     def __init__(self, channel: str, recipient: str, template_id: str, template_version: int,
                  subject: str | None, body: str, html: str | None, reference: str | None,
                  idempotency_key: str | None, send_after: datetime | None, legal: bool,
-                 audit: dict[str, Any]):
+                 audit: dict[str, Any], attachments: list[dict[str, str]] | None = None):
         self.channel, self.recipient = channel, recipient
         self.template_id, self.template_version = template_id, template_version
         self.subject, self.body, self.html = subject, body, html
         self.reference, self.idempotency_key = reference, idempotency_key
         self.send_after, self.legal = send_after, legal
+        self.attachments = attachments or []  # [{"filename", "content_type", "content"}]
         self.correlation_id = audit.get("correlation_id")
         self.status = "created"
         self.attempts = 0

@@ -1,5 +1,6 @@
 """A meeting as an RFC 5545 calendar entry (.ics), written by hand: CRLF line ends, lines
-folded at 75 octets without splitting a character, text values escaped."""
+folded at 75 octets without splitting a character, text values escaped. The meetings
+service offers it by RPC; notify attaches it to its e-mails about a meeting."""
 
 from __future__ import annotations
 

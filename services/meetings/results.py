@@ -7,7 +7,7 @@ from marshmallow import fields as f
 
 from services.meetings.fields import FlexibleDateTime, tehran
 from shared import jalali
-from shared.schemas import Out, day, page_of, when
+from shared.schemas import HistoryEntry, Out, day, page_of, when
 
 
 class MemberOut(Out):
@@ -106,15 +106,6 @@ class ReportOut(Out):
     actor = f.String()
 
 
-class TimelineEntry(Out):
-    event = f.String()
-    version = f.Integer()
-    time, time_jalali = when("time")
-    actor = f.Dict()
-    correlation_id = f.String()
-    details = f.Dict()
-
-
 class ResolutionOut(Out):
     resolution_id = f.String()
     meeting_id = f.String()
@@ -127,7 +118,7 @@ class ResolutionOut(Out):
     progress = f.Integer()
     assignees = f.List(f.Nested(AssigneeOut))
     reports = f.List(f.Nested(ReportOut))
-    timeline = f.List(f.Nested(TimelineEntry))
+    timeline = f.List(f.Nested(HistoryEntry))
     decided_at, decided_at_jalali = when("decided_at")
     modified_at, modified_at_jalali = when("modified_at")
     version = f.Integer()

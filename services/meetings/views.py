@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
 from services.meetings.domain import Body, Meeting, Resolution
-
-_HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "originator_topic"}
+from shared.history import history
 
 
 def body_view(body: Body, today: date) -> dict[str, Any]:
@@ -31,21 +29,6 @@ def meeting_view(meeting: Meeting) -> dict[str, Any]:
             "version": meeting.version}
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def timeline(events: list[Any]) -> list[dict[str, Any]]:
-    """Every change, when, by whom, with what it recorded."""
-    return [{"event": _snake(type(e).__name__), "version": e.originator_version,
-             "time": e.timestamp,
-             "actor": {k: e.audit["actor"].get(k) for k in ("id", "name", "agency", "county")},
-             "correlation_id": e.audit.get("correlation_id"),
-             "details": {k: v.isoformat() if isinstance(v, date) else v
-                         for k, v in vars(e).items() if k not in _HIDDEN}}
-            for e in events]
-
-
 def resolution_view(resolution: Resolution, events: list[Any]) -> dict[str, Any]:
     reports = [{"agency": e.agency, "percent": e.percent, "note": e.note,
                 "progress": e.progress, "time": e.timestamp, "actor": e.audit["actor"]["id"]}
@@ -55,6 +38,6 @@ def resolution_view(resolution: Resolution, events: list[Any]) -> dict[str, Any]
             "status": resolution.status, "overdue": resolution.overdue,
             "deadline": resolution.deadline, "progress": resolution.progress,
             "assignees": [{"agency": a, "percent": p} for a, p in resolution.percent.items()],
-            "reports": reports, "timeline": timeline(events),
+            "reports": reports, "timeline": history(events, officer=True),
             "decided_at": resolution.created_on, "modified_at": resolution.modified_on,
             "version": resolution.version}

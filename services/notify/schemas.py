@@ -9,7 +9,7 @@ from marshmallow import fields as f
 from marshmallow import validate
 
 from services.notify.domain.rules import CHANNELS, STATUSES
-from shared.schemas import Out, Page, Strict, required_text, when
+from shared.schemas import Out, Page, Strict, page_of, required_text, when
 
 _one_of = "باید یکی از این‌ها باشد: {choices}"
 
@@ -109,11 +109,7 @@ class TemplateSummary(Out):
     modified_at, modified_at_jalali = when("modified_at")
 
 
-class TemplatePage(Out):
-    items = f.List(f.Nested(TemplateSummary))
-    total = f.Integer()
-    page = f.Integer()
-    page_size = f.Integer()
+TemplatePage = page_of(TemplateSummary)
 
 
 class PreviewOut(Out):
@@ -166,11 +162,7 @@ class NotificationSummary(Out):
     created_at, created_at_jalali = when("created_at")
 
 
-class NotificationPage(Out):
-    items = f.List(f.Nested(NotificationSummary))
-    total = f.Integer()
-    page = f.Integer()
-    page_size = f.Integer()
+NotificationPage = page_of(NotificationSummary)
 
 
 class PreferencesOut(Out):

@@ -23,6 +23,7 @@ _PERSIAN = {
     fields.Dict: {"invalid": "باید شیء (کلید و مقدار) باشد."},
     fields.Nested: {"type": "باید شیء (کلید و مقدار) باشد."},
     fields.DateTime: {"invalid": "زمان معتبر نیست؛ به شکل ISO 8601 بنویسید."},
+    fields.UUID: {"invalid_uuid": "شناسه معتبر نیست."},
 }
 for _cls, _messages in _PERSIAN.items():
     _cls.default_error_messages = {**_cls.default_error_messages, **_messages}

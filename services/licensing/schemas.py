@@ -12,17 +12,13 @@ _one_of = "باید یکی از این‌ها باشد: {choices}"
 STATUSES = ("active", "suspended", "revoked", "expired")
 
 
-def _id() -> f.UUID:
-    return f.UUID(required=True, error_messages={"invalid_uuid": "شناسه معتبر نیست."})
-
-
 class ApplyArgs(Strict):
-    ngo_id = _id()
+    ngo_id = f.UUID(required=True)
     kind = f.String(required=True, validate=validate.OneOf(KINDS, error=_one_of))
 
 
 class ApplicationIdArgs(Strict):
-    application_id = _id()
+    application_id = f.UUID(required=True)
 
 
 class AnswerArgs(ApplicationIdArgs):
@@ -36,7 +32,7 @@ class RejectArgs(ApplicationIdArgs):
 
 
 class LicenceIdArgs(Strict):
-    licence_id = _id()
+    licence_id = f.UUID(required=True)
 
 
 class SuspendArgs(LicenceIdArgs):

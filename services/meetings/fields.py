@@ -45,8 +45,6 @@ class FlexibleDateTime(f.Field):
 class Id(f.UUID):
     """A UUID checked at the edge and handed on as text."""
 
-    default_error_messages = {"invalid_uuid": "شناسه معتبر نیست."}
-
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         return str(super()._deserialize(value, attr, data, **kwargs))
 

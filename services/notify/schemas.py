@@ -14,10 +14,6 @@ from shared.schemas import Out, Page, Strict, page_of, required_text, when
 _one_of = "باید یکی از این‌ها باشد: {choices}"
 
 
-def _id() -> f.UUID:
-    return f.UUID(required=True, error_messages={"invalid_uuid": "شناسه معتبر نیست."})
-
-
 def _channel(required: bool = True) -> f.String:
     if required:
         return f.String(required=True, validate=validate.OneOf(CHANNELS, error=_one_of))
@@ -36,13 +32,13 @@ class CreateTemplateArgs(Strict):
 
 
 class TemplateIdArgs(Strict):
-    template_id = _id()
+    template_id = f.UUID(required=True)
     version = f.Integer(load_default=None, allow_none=True,
                         validate=validate.Range(min=1, error="باید ۱ یا بیشتر باشد."))
 
 
 class UpdateTemplateArgs(Strict):
-    template_id = _id()
+    template_id = f.UUID(required=True)
     subject = CreateTemplateArgs._declared_fields["subject"]
     body = CreateTemplateArgs._declared_fields["body"]
 
@@ -56,7 +52,7 @@ class ListTemplatesArgs(Page):
 
 
 class SendArgs(Strict):
-    template_id = _id()
+    template_id = f.UUID(required=True)
     recipient = f.String(required=True)
     personalisation = f.Dict(keys=f.String(), load_default=dict)
     reference = f.String(load_default=None, allow_none=True,
@@ -67,7 +63,7 @@ class SendArgs(Strict):
 
 
 class NotificationIdArgs(Strict):
-    notification_id = _id()
+    notification_id = f.UUID(required=True)
 
 
 class FindArgs(Page):

@@ -73,7 +73,7 @@ class RegisterArgs(Strict):
 
 
 class NgoIdArgs(Strict):
-    ngo_id = f.UUID(required=True, error_messages={"invalid_uuid": "شناسه معتبر نیست."})
+    ngo_id = f.UUID(required=True)
 
 
 class ChangeBoardArgs(NgoIdArgs):

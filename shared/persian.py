@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 ZWNJ = "\u200c"
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u0640": None})
 _SPACES = re.compile(r"[\s\u00a0\u200f\u200e]+")
-_MOBILE = re.compile(r"^(?:\+98|0098|98|0)?(9\d{9})$")
+_MOBILE = re.compile(r"^(?:\+98|0098|98|0)?(9[0-9]{9})$")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+class _DecimalDigits(dict[int, str]):
+    """A ``str.translate`` table, filled as it is read: every decimal digit (Unicode category
+    Nd: Persian, Arabic-Indic, fullwidth, Devanagari...) to its ASCII digit; anything else,
+    superscripts and circled numbers included, is left as it is."""
+
+    def __missing__(self, code: int) -> str:
+        value = unicodedata.decimal(chr(code), None)
+        if value is None:
+            raise LookupError(code)
+        self[code] = str(value)
+        return self[code]
+
+
+_DIGITS = _DecimalDigits()
 
 
 def to_ascii_digits(text: str) -> str:
-    """Persian (۰-۹) and Arabic-Indic (٠-٩) digits to ASCII."""
+    """Decimal digits of any script (Persian ۰-۹, Arabic-Indic ٠-٩, fullwidth ０-９...) to ASCII."""
     return text.translate(_DIGITS)
+
+
+def has_foreign_digits(text: str) -> bool:
+    """True when ``text`` holds something ``str.isdigit`` calls a digit that is no decimal
+    digit (², ①): it cannot be read as a number, so a number containing it is refused."""
+    return any(ch.isdigit() and not ch.isdecimal() for ch in text)
 
 
 def normalize(text: str) -> str:
@@ -39,7 +62,7 @@ def is_valid_national_id(value: str) -> bool:
 
 def normalize_national_id(value: str) -> str | None:
     digits = to_ascii_digits(str(value)).strip().replace("-", "")
-    if not digits.isdigit() or not 8 <= len(digits) <= 10:
+    if not 8 <= len(digits) <= 10 or not _ASCII_DIGITS.fullmatch(digits):
         return None
     return digits.zfill(10)
 

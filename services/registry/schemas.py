@@ -8,17 +8,22 @@ from marshmallow import fields as f
 from marshmallow import post_dump, validate
 
 from services.registry.domain import EDITABLE, SCOPES, STATUSES
-from shared import jalali
+from shared import jalali, limits
 from shared.persian import mask_national_id
 from shared.schemas import (
+    Email,
     FlexibleDate,
+    Listed,
     NationalId,
     Out,
     Page,
     Phone,
     Strict,
+    Text,
+    code,
+    optional,
     page_of,
-    required_text,
+    text,
     when,
 )
 
@@ -27,42 +32,41 @@ _one_of = "باید یکی از این‌ها باشد: {choices}"
 
 
 def codes(required: bool = True) -> f.List:
-    return f.List(f.String(), required=required,
-                  validate=validate.Length(min=1, error="دست‌کم یک مورد لازم است."))
+    return Listed(code(), "fields", min=1, required=required)
 
 
 class Founder(Strict):
-    first_name = required_text(100)
-    last_name = required_text(100)
+    first_name = text("person_name")
+    last_name = text("person_name")
     national_id = NationalId(required=True)
-    birth_date = FlexibleDate(required=True)
+    birth_date = FlexibleDate("birth", required=True)
     expert = f.Boolean(required=True)
 
 
 class BoardMember(Strict):
-    first_name = required_text(100)
-    last_name = required_text(100)
+    first_name = text("person_name")
+    last_name = text("person_name")
     national_id = NationalId(required=True)
     position = f.String(required=True, validate=validate.OneOf(POSITIONS, error=_one_of))
 
 
 class NgoIn(Strict):
-    name = required_text(200)
+    name = text("name")
     fields = codes()
     scope = f.String(required=True, validate=validate.OneOf(SCOPES, error=_one_of))
-    county = f.String(load_default=None, allow_none=True)
-    address = required_text(500)
+    county = optional(code())
+    address = text("address")
     phone = Phone(required=True)
-    email = f.Email(required=True)
-    founders = f.List(f.Nested(Founder), required=True)
+    email = Email(required=True)
+    founders = Listed(f.Nested(Founder), "founders", required=True)
 
 
 class Changes(Strict):
-    name = required_text(200, required=False)
+    name = text("name", required=False)
     fields = codes(required=False)
-    address = required_text(500, required=False)
+    address = text("address", required=False)
     phone = Phone()
-    email = f.Email()
+    email = Email()
 
 
 assert set(Changes._declared_fields) == set(EDITABLE)
@@ -77,8 +81,7 @@ class NgoIdArgs(Strict):
 
 
 class ChangeBoardArgs(NgoIdArgs):
-    members = f.List(f.Nested(BoardMember), required=True,
-                          validate=validate.Length(min=1, error="دست‌کم یک عضو لازم است."))
+    members = Listed(f.Nested(BoardMember), "board_members", min=1, required=True)
 
 
 class ChangeDetailsArgs(NgoIdArgs):
@@ -86,13 +89,13 @@ class ChangeDetailsArgs(NgoIdArgs):
 
 
 class DissolveArgs(NgoIdArgs):
-    reason = required_text(1000)
+    reason = text("reason")
 
 
 class SearchArgs(Page):
-    query = f.String(load_default=None, allow_none=True)
-    field = f.String(load_default=None, allow_none=True)
-    county = f.String(load_default=None, allow_none=True)
+    query = optional(Text(limits.TEXT["query"]))
+    field = optional(code())
+    county = optional(code())
     scope = f.String(load_default=None, allow_none=True,
                           validate=validate.OneOf(SCOPES, error=_one_of))
     status = f.String(load_default=None, allow_none=True,

@@ -69,9 +69,9 @@ def test_impossible_dates_are_refused_in_persian(raw):
         jalali.parse_date(raw)
 
 
-def test_instants_format_as_jalali_date_and_time():
+def test_instants_format_as_jalali_date_and_time_in_tehran():
     when = datetime(2026, 11, 26, 9, 24, tzinfo=UTC)
-    assert jalali.format_datetime(when) == "1405/09/05 09:24"
+    assert jalali.format_datetime(when) == "1405/09/05 12:54"  # Tehran is UTC+03:30
 
 
 def test_age_counts_whole_years():

@@ -38,8 +38,11 @@ from services.notify.reactions import (
     Send,
     agenda_titles,
     calendar,
+    day,
+    instant,
 )
 from services.notify.sending import Attempt, Sender
+from services.notify.skips import Skips
 from shared.clock import clock
 from shared.domain import SYSTEM, Audit
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -65,9 +68,10 @@ class Notify(ServiceApplication):
     # templates
 
     def create_template(self, name: str, channel: str, subject: str | None, body: str,
-                        audit: dict[str, Any], legal: bool = False) -> dict[str, Any]:
+                        audit: dict[str, Any], legal: bool = False,
+                        placeholders: dict[str, str] | None = None) -> dict[str, Any]:
         template = Template(name=name, channel=channel, subject=subject, body=body, legal=legal,
-                            audit=audit)
+                            audit=audit, placeholders=placeholders)
         try:
             self.save(template)
         except IntegrityError:
@@ -77,9 +81,11 @@ class Notify(ServiceApplication):
         return self.template_view(template)
 
     def update_template(self, template_id: str, subject: str | None, body: str,
-                        audit: dict[str, Any]) -> dict[str, Any]:
+                        audit: dict[str, Any],
+                        placeholders: dict[str, str] | None = None) -> dict[str, Any]:
+        """A new version; ``placeholders`` None keeps the types declared before."""
         template = self.template(template_id)
-        template.update(subject, body, audit)
+        template.update(subject, body, audit, placeholders)
         self.save_or_conflict(template)
         return self.template_view(template)
 
@@ -177,22 +183,44 @@ class Notify(ServiceApplication):
             changed, sends = self._meetings(kind, data, audit)
         else:
             changed, sends = [], self.reactions.plan(kind, data)
+        return changed + self._notices(kind, cloudevent, sends, audit)
+
+    def _notices(self, kind: str, cloudevent: dict[str, Any], sends: list[Send],
+                 audit: dict[str, Any]) -> list[Notification]:
+        """One message per channel and address for one event, whoever else shares the
+        address; a recipient that cannot be written to (no contact, a bad address, a value
+        its template cannot show) is skipped, counted and logged, and never drops the rest."""
+        made: list[Notification] = []
+        seen: set[tuple[str, str]] = set()
         for send in sends:
-            for channel, address in send.addresses:
+            skip = Skips(kind, cloudevent["id"], send.template)
+            if not send.addresses:
+                skip("no_contact")
+            for channel, given in send.addresses:
+                try:
+                    address = check_recipient(channel, given)
+                except ValidationFailed as error:
+                    skip("invalid_address", channel, None, error)
+                    continue
+                if (channel, address) in seen:
+                    skip("duplicate", channel, address)
+                    continue
+                seen.add((channel, address))
                 key = f"{cloudevent['id']}:{channel}:{address}"
                 if self._existing(key) is not None:
                     continue
                 try:
                     template = self.template(Template.create_id(channel, send.template))
-                    changed.append(self._new(
+                except NotFound as error:
+                    skip("no_template", channel, address, error)
+                    continue
+                try:
+                    made.append(self._new(
                         template, address, send.personalisation, cloudevent.get("subject"), key,
                         None, audit, list(send.attachments) if channel == "email" else None))
-                except (ValidationFailed, NotFound) as error:
-                    log.error("notify: %s for %s: not sent to %s: %s", kind, cloudevent["id"],
-                              masked(address), error.details or error)
-                    if isinstance(error, ValidationFailed) and "recipient" not in error.details:
-                        raise
-        return changed
+                except ValidationFailed as error:
+                    skip("render_failed", channel, address, error)
+        return made
 
     def _meetings(self, kind: str, data: dict[str, Any],
                   audit: dict[str, Any]) -> tuple[list[Any], list[Send]]:
@@ -213,7 +241,7 @@ class Notify(ServiceApplication):
                                    starts_at=data["starts_at"], place=data["place"],
                                    agenda=list(data.get("agenda") or []), audit=audit)
             return [meeting], plans.to_members("meeting_scheduled", body, {
-                "starts_at": data["starts_at"], "place": data["place"],
+                "starts_at": instant(data["starts_at"]), "place": data["place"],
                 "agenda": agenda_titles(meeting.agenda)},
                 calendar(meeting, body.name, "scheduled", clock.now()))
         if kind in ("meetings.meeting.rescheduled", "meetings.meeting.cancelled"):
@@ -222,11 +250,12 @@ class Notify(ServiceApplication):
             reason = data.get("reason") or "—"
             if kind.endswith("cancelled"):
                 return [], plans.to_members("meeting_cancelled", body, {
-                    "starts_at": meeting.starts_at, "reason": reason},
+                    "starts_at": instant(meeting.starts_at), "reason": reason},
                     calendar(meeting, body.name, "cancelled", clock.now()))
             meeting.move(data["starts_at"], data.get("place") or meeting.place, audit)
             return [meeting], plans.to_members("meeting_rescheduled", body, {
-                "starts_at": data["starts_at"], "previous_starts_at": data["previous_starts_at"],
+                "starts_at": instant(data["starts_at"]),
+                "previous_starts_at": instant(data["previous_starts_at"]),
                 "place": meeting.place, "reason": reason},
                 calendar(meeting, body.name, "scheduled", clock.now()))
         if kind == "meetings.resolution.passed":
@@ -234,13 +263,13 @@ class Notify(ServiceApplication):
                 resolution_id=data["resolution_id"], body_id=data["body_id"], text=data["text"],
                 assignees=list(data["assignees"]), deadline=data.get("deadline"), audit=audit)
             sends = plans.to_agencies("resolution_assigned", resolution.assignees, {
-                "text": resolution.text, "deadline": resolution.deadline or "—"}) \
+                "text": resolution.text, "deadline": day(resolution.deadline) or "—"}) \
                 if data["status"] == "in_progress" else []  # else: after the council's approval
             return [resolution], sends
         if kind in ("meetings.resolution.council_approved", "meetings.resolution.overdue",
                     "meetings.resolution.completed"):
             resolution = self.load_as(KnownResolution, data["resolution_id"], "مصوبه")
-            values = {"text": resolution.text, "deadline": resolution.deadline or "—"}
+            values = {"text": resolution.text, "deadline": day(resolution.deadline) or "—"}
             if kind.endswith("council_approved"):
                 return [], plans.to_agencies("resolution_assigned", resolution.assignees, values)
             if kind.endswith("overdue"):
@@ -272,6 +301,7 @@ class Notify(ServiceApplication):
         return {"template_id": str(t.id), "name": t.name, "channel": t.channel,
                 "legal": t.legal, "version": chosen["version"], "versions": len(t.versions),
                 "subject": chosen["subject"], "body": chosen["body"],
+                "placeholders": t.types(chosen["version"]),
                 "created_at": t.created_on, "modified_at": t.modified_on}
 
     @staticmethod

@@ -17,6 +17,11 @@ SENDS_PER_MINUTE = Gauge("notify_sends_per_minute",
                          "Messages handed to each channel in the last minute (this instance)",
                          ["channel"])
 RETRIES = Counter("notify_retries_total", "Attempts after the first (retries)", ["channel"])
+RECIPIENTS_SKIPPED = Counter(
+    "notify_recipients_skipped_total",
+    "Recipients of another service's event not written to (no contact, invalid address, no "
+    "template, a value the template cannot show; duplicate: an address already written to "
+    "about the same event), by reason and template", ["reason", "template"])
 OLDEST_UNSENT = Gauge("notify_oldest_unsent_age_seconds",
                       "Seconds the oldest message that is due but not yet sent has waited")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.notify.contacts import Contact, Contacts
@@ -26,6 +26,24 @@ class Send:
     addresses: list[tuple[str, str]]  # (channel, address)
     personalisation: dict[str, Any]
     attachments: tuple[dict[str, str], ...] = ()  # for e-mail: the meeting's .ics
+
+
+def day(value: Any) -> date | Any:
+    """An event's ISO day as a real date, so it is shown as one; anything else as it came
+    (a date placeholder then refuses it for that recipient alone)."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def instant(value: Any) -> datetime | Any:
+    """An event's ISO instant as a real (aware) datetime; anything else as it came."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) \
+            if isinstance(value, str) else value
+    except ValueError:
+        return value
 
 
 def agency_name(code: str) -> str:
@@ -68,18 +86,18 @@ class Reactions:
             "licensing.application.rejected": lambda d: {"reason": d["reason"]},
             "licensing.licence.issued": lambda d: {
                 "number": d["number"], "authority": authority_name(d["authority"]),
-                "issued_on": d["issued_on"], "expires_on": d["expires_on"]},
+                "issued_on": day(d["issued_on"]), "expires_on": day(d["expires_on"])},
             "licensing.licence.expiring_soon": lambda d: {
-                "number": d["number"], "expires_on": d["expires_on"]},
+                "number": d["number"], "expires_on": day(d["expires_on"])},
             "licensing.licence.expired": lambda d: {
-                "number": d["number"], "expired_on": d["expired_on"]},
+                "number": d["number"], "expired_on": day(d["expired_on"])},
             "licensing.licence.suspended": lambda d: {
                 "number": d["number"], "reason": d["reason"],
-                "until": d.get("until") or UNTIL_FURTHER_NOTICE},
+                "until": day(d.get("until")) or UNTIL_FURTHER_NOTICE},
             "licensing.licence.reinstated": lambda d: {"number": d["number"]},
             "licensing.licence.revoked": lambda d: {"number": d["number"], "reason": d["reason"]},
             "licensing.licence.renewed": lambda d: {
-                "number": d["number"], "expires_on": d["expires_on"]},
+                "number": d["number"], "expires_on": day(d["expires_on"])},
         }
 
     def plan(self, kind: str, data: dict[str, Any]) -> list[Send]:
@@ -88,7 +106,7 @@ class Reactions:
             return [Send("inquiry_overdue", contact_addresses(
                 self.contacts.officer(data["authority"])), {
                 "agency": agency_name(data["agency"]), "ngo_name": ngo.name,
-                "due_on": data["due_on"], "application_id": data["application_id"]})]
+                "due_on": day(data["due_on"]), "application_id": data["application_id"]})]
         values = self.licensing.get(kind, lambda d: None)(data)
         if values is None:
             return []
@@ -107,9 +125,16 @@ class MeetingReactions:
 
     def to_members(self, template: str, body: Any, values: dict[str, Any],
                    attachments: tuple[dict[str, str], ...] = ()) -> list[Send]:
-        return [Send(template, contact_addresses(self.contacts.member(member_id, m["agency"])),
-                     {"body_name": body.name, "member_name": m["name"], **values}, attachments)
-                for member_id, m in sorted(body.members.items())]
+        """One message per contact: members who share one (a chair and a secretary both
+        reached through their agency) are named together in it."""
+        groups: dict[tuple[Any, ...], tuple[list[tuple[str, str]], list[str]]] = {}
+        for member_id, m in sorted(body.members.items()):
+            addresses = contact_addresses(self.contacts.member(member_id, m["agency"]))
+            key = tuple(addresses) or (member_id,)  # no contact: each member on their own
+            groups.setdefault(key, (addresses, []))[1].append(m["name"])
+        return [Send(template, addresses,
+                     {"body_name": body.name, "member_name": "، ".join(named), **values},
+                     attachments) for addresses, named in groups.values()]
 
     def to_agencies(self, template: str, agencies: list[str],
                     values: dict[str, Any]) -> list[Send]:

@@ -130,13 +130,13 @@ def required_text(max_length: int = 300, required: bool = True, *, multiline: bo
                        **kwargs)
 
 
-def text(kind: str, required: bool = True, **kwargs: Any) -> fields.String:
+def text_field(kind: str, required: bool = True, **kwargs: Any) -> fields.String:
     """A person's text of a kind named in ``limits.TEXT``: not empty, at most its length;
     reasons, notes and long texts keep their line breaks."""
     return required_text(limits.TEXT[kind], required, multiline=kind in _MULTILINE, **kwargs)
 
 
-def code(**kwargs: Any) -> fields.String:
+def code_field(**kwargs: Any) -> fields.String:
     """A reference code, a member's id, a search: bounded text, kept as given."""
     return Text(limits.TEXT["code"], **kwargs)
 

@@ -6,7 +6,19 @@ from marshmallow import fields as f
 from marshmallow import validate
 
 from services.licensing.domain.applications import KINDS, OUTCOMES
-from shared.schemas import FlexibleDate, Out, Page, Strict, day, page_of, required_text, when
+from shared.schemas import (
+    FlexibleDate,
+    Out,
+    Page,
+    Strict,
+    Whole,
+    code_field,
+    day,
+    optional,
+    page_of,
+    text_field,
+    when,
+)
 
 _one_of = "باید یکی از این‌ها باشد: {choices}"
 STATUSES = ("active", "suspended", "revoked", "expired")
@@ -22,13 +34,13 @@ class ApplicationIdArgs(Strict):
 
 
 class AnswerArgs(ApplicationIdArgs):
-    agency = f.String(required=True)
+    agency = code_field(required=True)
     outcome = f.String(required=True, validate=validate.OneOf(OUTCOMES, error=_one_of))
-    note = required_text(2000, required=False, load_default="")
+    note = text_field("reason", required=False, load_default="")
 
 
 class RejectArgs(ApplicationIdArgs):
-    reason = required_text(2000)
+    reason = text_field("reason")
 
 
 class LicenceIdArgs(Strict):
@@ -36,24 +48,23 @@ class LicenceIdArgs(Strict):
 
 
 class SuspendArgs(LicenceIdArgs):
-    reason = required_text(2000)
-    until = FlexibleDate(load_default=None, allow_none=True)
+    reason = text_field("reason")
+    until = optional(FlexibleDate("planning"))
 
 
 class RevokeArgs(LicenceIdArgs):
-    reason = required_text(2000)
+    reason = text_field("reason")
 
 
 class FindLicencesArgs(Page):
     status = f.String(load_default=None, allow_none=True,
                       validate=validate.OneOf(STATUSES, error=_one_of))
-    authority = f.String(load_default=None, allow_none=True)
-    expiring_within_days = f.Integer(load_default=None, allow_none=True, validate=validate.Range(
-        min=0, max=3650, error="باید میان ۰ تا ۳۶۵۰ باشد."))
+    authority = optional(code_field())
+    expiring_within_days = optional(Whole("days"))
 
 
 class PendingInquiriesArgs(Page):
-    agency = f.String(load_default=None, allow_none=True)
+    agency = optional(code_field())
     overdue = f.Boolean(load_default=None, allow_none=True)
 
 

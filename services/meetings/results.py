@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from marshmallow import fields as f
 
-from services.meetings.fields import FlexibleDateTime, tehran
 from shared import jalali
-from shared.schemas import HistoryEntry, Out, day, page_of, when
+from shared.jalali import tehran
+from shared.schemas import FlexibleDateTime, HistoryEntry, Out, day, page_of, when
 
 
 class MemberOut(Out):

@@ -10,8 +10,21 @@ from marshmallow import fields as f
 from marshmallow import validate as v
 
 from services.meetings.domain import ATTENDANCE, KINDS, PASS_RULES, ROLES, STATUSES, VOTES
-from services.meetings.fields import FlexibleDateTime, Id, optional
-from shared.schemas import FlexibleDate, Page, PersianText, Strict, required_text
+from shared import limits
+from shared.schemas import (
+    FlexibleDate,
+    FlexibleDateTime,
+    Id,
+    Listed,
+    Mapping,
+    Page,
+    PersianText,
+    Strict,
+    Whole,
+    code_field,
+    optional,
+    text_field,
+)
 
 _one_of = "باید یکی از این‌ها باشد: {choices}"
 
@@ -19,19 +32,20 @@ _one_of = "باید یکی از این‌ها باشد: {choices}"
 # in: bodies and members
 
 class RulesIn(Strict):
-    quorum = f.String(validate=v.Regexp(r"^\d+/\d+$", error="به شکل کسر بنویسید، مانند 2/3."))
+    quorum = code_field(validate=v.Regexp(r"^\d{1,3}/\d{1,3}$",
+                                          error="به شکل کسر بنویسید، مانند 2/3."))
     pass_rule = f.String(validate=v.OneOf(PASS_RULES, error=_one_of))
-    notice_days = f.Integer(validate=v.Range(min=0, max=90, error="باید میان ۰ تا ۹۰ باشد."))
+    notice_days = Whole("notice_days")
     council_approval = f.Boolean()
 
 
 class BodyIn(Strict):
-    code = f.String(required=True, validate=v.Regexp(
+    code = code_field(required=True, validate=v.Regexp(
         r"^[a-z0-9][a-z0-9-]{1,62}$", error="کد با حروف کوچک لاتین، رقم و خط تیره."))
     kind = f.String(required=True, validate=v.OneOf(KINDS, error=_one_of))
-    name = required_text(200)
-    county = optional(f.String())
-    parent = optional(PersianText())
+    name = text_field("name")
+    county = optional(code_field())
+    parent = optional(PersianText(limits.TEXT["name"]))
     rules = f.Nested(RulesIn, load_default=dict)
 
 
@@ -48,12 +62,12 @@ class ListBodiesArgs(Strict):
 
 
 class MemberIn(Strict):
-    member_id = f.String(required=True, validate=v.Length(min=1, max=100))
-    name = required_text(200)
+    member_id = code_field(required=True, validate=v.Length(min=1))
+    name = text_field("name")
     role = f.String(required=True, validate=v.OneOf(ROLES, error=_one_of))
-    agency = optional(f.String())
-    start = optional(FlexibleDate())
-    end = optional(FlexibleDate())
+    agency = optional(code_field())
+    start = optional(FlexibleDate("planning"))
+    end = optional(FlexibleDate("planning"))
 
 
 class AddMemberArgs(BodyIdArgs):
@@ -61,27 +75,25 @@ class AddMemberArgs(BodyIdArgs):
 
 
 class RemoveMemberArgs(BodyIdArgs):
-    member_id = f.String(required=True)
-    end = optional(FlexibleDate())
-    reason = required_text(1000)
+    member_id = code_field(required=True)
+    end = optional(FlexibleDate("planning"))
+    reason = text_field("reason")
 
 
 # in: meetings
 
 class AgendaItemIn(Strict):
-    title = required_text(300)
-    proposer = required_text(200)
-    duration_minutes = optional(f.Integer(validate=v.Range(
-        min=1, max=600, error="باید میان ۱ تا ۶۰۰ دقیقه باشد.")))
-    proposed_on = optional(FlexibleDate())
+    title = text_field("title")
+    proposer = text_field("name")
+    duration_minutes = optional(Whole("duration_minutes"))
+    proposed_on = optional(FlexibleDate("planning"))
     recommendation_id = optional(Id())
 
 
 class ScheduleArgs(BodyIdArgs):
     starts_at = FlexibleDateTime(required=True)
-    place = required_text(300)
-    agenda = f.List(f.Nested(AgendaItemIn), required=True,
-                    validate=v.Length(min=1, error="دست‌کم یک دستور جلسه لازم است."))
+    place = text_field("title")
+    agenda = Listed(f.Nested(AgendaItemIn), "agenda_items", min=1, required=True)
 
 
 class MeetingIdArgs(Strict):
@@ -96,18 +108,18 @@ class FindMeetingsArgs(Page):
 
 class RescheduleArgs(MeetingIdArgs):
     starts_at = FlexibleDateTime(required=True)
-    place = required_text(300, required=False, load_default=None)
-    reason = required_text(1000)
+    place = text_field("title", required=False, load_default=None)
+    reason = text_field("reason")
 
 
 class CancelArgs(MeetingIdArgs):
-    reason = required_text(1000)
+    reason = text_field("reason")
 
 
 class AttendanceIn(Strict):
-    member_id = f.String(required=True)
+    member_id = code_field(required=True)
     status = f.String(required=True, validate=v.OneOf(ATTENDANCE, error=_one_of))
-    deputy = required_text(200, required=False, load_default=None)
+    deputy = text_field("name", required=False, load_default=None)
 
     @validates_schema
     def _deputy_named(self, data: dict[str, Any], **_: Any) -> None:
@@ -116,23 +128,22 @@ class AttendanceIn(Strict):
 
 
 class AttendanceArgs(MeetingIdArgs):
-    attendance = f.List(f.Nested(AttendanceIn), required=True)
-    guests = f.Integer(load_default=0, validate=v.Range(min=0, error="نباید منفی باشد."))
+    attendance = Listed(f.Nested(AttendanceIn), "members", required=True)
+    guests = Whole("guests", load_default=0)
 
 
 class CloseArgs(MeetingIdArgs):
-    minutes = required_text(20000)
+    minutes = text_field("minutes")
 
 
 # in: resolutions
 
-
-
 class VotesIn(Strict):
-    yes = f.Integer(validate=v.Range(min=0, error="نباید منفی باشد."))
-    no = f.Integer(validate=v.Range(min=0, error="نباید منفی باشد."))
-    abstain = f.Integer(validate=v.Range(min=0, error="نباید منفی باشد."))
-    by_member = f.Dict(keys=f.String(), values=f.String(validate=v.OneOf(VOTES, error=_one_of)))
+    yes = Whole("votes")
+    no = Whole("votes")
+    abstain = Whole("votes")
+    by_member = Mapping("members", keys=code_field(), values=f.String(
+        validate=v.OneOf(VOTES, error=_one_of)))
 
     @validates_schema
     def _counts_or_members(self, data: dict[str, Any], **_: Any) -> None:
@@ -143,10 +154,10 @@ class VotesIn(Strict):
 
 
 class PassArgs(MeetingIdArgs):
-    text = required_text(5000)
+    text = text_field("long_text")
     votes = f.Nested(VotesIn, required=True)
-    assignees = f.List(f.String(), load_default=list)
-    deadline = optional(FlexibleDate())
+    assignees = Listed(code_field(), "assignees", load_default=list)
+    deadline = optional(FlexibleDate("planning"))
 
 
 class ResolutionIdArgs(Strict):
@@ -155,30 +166,29 @@ class ResolutionIdArgs(Strict):
 
 class CouncilArgs(ResolutionIdArgs):
     approved = f.Boolean(required=True)
-    note = PersianText(load_default="")
+    note = PersianText(limits.TEXT["reason"], multiline=True, load_default="")
 
 
 class ProgressArgs(ResolutionIdArgs):
-    agency = f.String(required=True)
-    percent = f.Integer(required=True, validate=v.Range(
-        min=0, max=100, error="باید میان ۰ تا ۱۰۰ باشد."))
-    note = PersianText(load_default="")
+    agency = code_field(required=True)
+    percent = Whole("percent", required=True)
+    note = PersianText(limits.TEXT["reason"], multiline=True, load_default="")
 
 
 class CompleteArgs(ResolutionIdArgs):
-    note = required_text(2000)
+    note = text_field("reason")
 
 
 class FindResolutionsArgs(Page):
     body_id = optional(Id())
-    agency = optional(f.String())
+    agency = optional(code_field())
     status = optional(f.String(validate=v.OneOf(STATUSES, error=_one_of)))
     overdue = optional(f.Boolean())
 
 
 class SummaryArgs(Strict):
     body_id = optional(Id())
-    agency = optional(f.String())
+    agency = optional(code_field())
 
 
 # in: issues and recommendations
@@ -186,8 +196,8 @@ class SummaryArgs(Strict):
 class SourceIn(Strict):
     kind = f.String(required=True, validate=v.OneOf(
         ("social_report", "facilitation_office"), error=_one_of))
-    year = f.Integer(validate=v.Range(min=1390, max=1500, error="سال خورشیدی معتبر نیست."))
-    section = required_text(300, required=False)
+    year = Whole("jalali_year")
+    section = text_field("title", required=False)
     body_id = Id()
 
     @validates_schema
@@ -199,8 +209,8 @@ class SourceIn(Strict):
 
 
 class ReferArgs(BodyIdArgs):
-    title = required_text(300)
-    description = required_text(5000)
+    title = text_field("title")
+    description = text_field("long_text")
     source = f.Nested(SourceIn, required=True)
 
 
@@ -209,9 +219,8 @@ class IssueIdArgs(Strict):
 
 
 class SubmitArgs(IssueIdArgs):
-    text = required_text(5000)
-    authors = f.List(PersianText(validate=v.Length(min=1)), required=True,
-                     validate=v.Length(min=1, error="دست‌کم یک نویسنده لازم است."))
+    text = text_field("long_text")
+    authors = Listed(text_field("name"), "authors", min=1, required=True)
 
 
 class RecommendationIdArgs(Strict):

@@ -20,10 +20,10 @@ from shared.schemas import (
     Phone,
     Strict,
     Text,
-    code,
+    code_field,
     optional,
     page_of,
-    text,
+    text_field,
     when,
 )
 
@@ -32,39 +32,39 @@ _one_of = "باید یکی از این‌ها باشد: {choices}"
 
 
 def codes(required: bool = True) -> f.List:
-    return Listed(code(), "fields", min=1, required=required)
+    return Listed(code_field(), "fields", min=1, required=required)
 
 
 class Founder(Strict):
-    first_name = text("person_name")
-    last_name = text("person_name")
+    first_name = text_field("person_name")
+    last_name = text_field("person_name")
     national_id = NationalId(required=True)
     birth_date = FlexibleDate("birth", required=True)
     expert = f.Boolean(required=True)
 
 
 class BoardMember(Strict):
-    first_name = text("person_name")
-    last_name = text("person_name")
+    first_name = text_field("person_name")
+    last_name = text_field("person_name")
     national_id = NationalId(required=True)
     position = f.String(required=True, validate=validate.OneOf(POSITIONS, error=_one_of))
 
 
 class NgoIn(Strict):
-    name = text("name")
+    name = text_field("name")
     fields = codes()
     scope = f.String(required=True, validate=validate.OneOf(SCOPES, error=_one_of))
-    county = optional(code())
-    address = text("address")
+    county = optional(code_field())
+    address = text_field("address")
     phone = Phone(required=True)
     email = Email(required=True)
     founders = Listed(f.Nested(Founder), "founders", required=True)
 
 
 class Changes(Strict):
-    name = text("name", required=False)
+    name = text_field("name", required=False)
     fields = codes(required=False)
-    address = text("address", required=False)
+    address = text_field("address", required=False)
     phone = Phone()
     email = Email()
 
@@ -89,13 +89,13 @@ class ChangeDetailsArgs(NgoIdArgs):
 
 
 class DissolveArgs(NgoIdArgs):
-    reason = text("reason")
+    reason = text_field("reason")
 
 
 class SearchArgs(Page):
     query = optional(Text(limits.TEXT["query"]))
-    field = optional(code())
-    county = optional(code())
+    field = optional(code_field())
+    county = optional(code_field())
     scope = f.String(load_default=None, allow_none=True,
                           validate=validate.OneOf(SCOPES, error=_one_of))
     status = f.String(load_default=None, allow_none=True,

@@ -25,12 +25,13 @@ class ServiceError(Exception):
 
 
 class ValidationFailed(ServiceError):
-    """Bad input; ``details`` maps each field (dotted path) to its messages."""
+    """Bad input; ``details`` maps each field (dotted path) to its messages. The message
+    names the fields too, since a stock nameko client sees only the type and the message."""
 
     code = "validation_failed"
 
-    def __init__(self, message: str = "اطلاعات واردشده معتبر نیست.", details=None):
-        super().__init__(message, details)
+    def __init__(self, message: str | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message or _listing(details or {}), details)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -39,6 +40,16 @@ class ValidationFailed(ServiceError):
     @classmethod
     def field(cls, name: str, message: str) -> ValidationFailed:
         return cls(details={name: [message]})
+
+
+def _listing(details: dict[str, Any], shown: int = 10) -> str:
+    """«اطلاعات واردشده معتبر نیست: founders.0.national_id: کد ملی معتبر نیست.؛ …»"""
+    parts = []
+    for name, messages in list(details.items())[:shown]:
+        text = " ".join(str(m) for m in (messages if isinstance(messages, list) else [messages]))
+        parts.append(f"{name}: {text[:200]}")
+    more = f" (و {len(details) - shown} مورد دیگر)" if len(details) > shown else ""
+    return "اطلاعات واردشده معتبر نیست" + (": " + "؛ ".join(parts) + more if parts else ".")
 
 
 class NotFound(ServiceError):
@@ -67,6 +78,14 @@ class Unauthenticated(Forbidden):
     code = "unauthenticated"
 
 
+class Unavailable(ServiceError):
+    """A database or broker the call needs is down or overloaded: retry later, with backoff.
+    Retrying a change is safe: a retry with the same ``idempotency_key`` (or the broker's
+    redelivery of the same request) gets the first answer."""
+
+    code = "unavailable"
+
+
 class InternalError(ServiceError):
     """Something unexpected; the caller gets only the correlation id."""
 
@@ -80,5 +99,6 @@ PUBLIC_ERRORS: tuple[type[ServiceError], ...] = (
     InvalidState,
     Forbidden,
     Unauthenticated,
+    Unavailable,
     InternalError,
 )

@@ -14,6 +14,16 @@ RPC_CALLS = Counter("rpc_calls_total", "RPC calls by method and outcome",
 RPC_LATENCY = Histogram("rpc_call_seconds", "RPC call latency by method and outcome",
                         ["service", "method", "outcome"],
                         buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+RPC_REFUSED = Counter("rpc_refused_total",
+                      "Request messages refused before dispatch (malformed, undecodable, "
+                      "too large, no reply_to) by reason", ["service", "reason"])
+RPC_REPLIES_UNSENT = Counter("rpc_replies_unsent_total",
+                             "Replies that could not be sent (broker away); the request is "
+                             "requeued and answered again from its remembered answer",
+                             ["service"])
+RPC_REPLAYED = Counter("rpc_idempotent_replays_total",
+                       "State-changing requests answered from a remembered answer (a retry "
+                       "or a redelivery)", ["service", "method"])
 EVENTS_STORED = Counter("events_stored_total", "Domain events stored", ["service"])
 EVENTS_PUBLISHED = Counter("events_published_total", "Events published and confirmed",
                            ["service", "routing_key"])

@@ -20,26 +20,40 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from marshmallow import Schema, fields, validate
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from psycopg_pool import PoolTimeout
 
 from shared import green, metrics
 from shared.consumer import ConsumerLoop, Subscription
 from shared.contracts import EventContract
 from shared.domain import Actor, Audit
+from shared.edge import check_values, rpc
 from shared.errors import (
     PUBLIC_ERRORS,
+    Conflict,
     InternalError,
+    InvalidState,
     ServiceError,
     Unauthenticated,
+    Unavailable,
     ValidationFailed,
 )
+from shared.idempotency import Answers, fingerprint, request_key
 from shared.relay import OutboxRelay, published_after
 from shared.schemas import Strict, load
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
+
+# a database or broker that is down or overloaded: the caller may retry (``Unavailable``)
+OUT_OF_SERVICE: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, PoolTimeout, BrokerUnreachable, ConnectionError,
+    TimeoutError)
+# how long a repeated request waits for the first one's answer before giving its own error
+ANSWER_WAIT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class Runtime(DependencyProvider):
     def setup(self) -> None:
         green.install()
         self.app = self.build()
+        self.app.answers = Answers(self.app)  # type: ignore[attr-defined]
         metrics.serve(self.contract.service)
         amqp_uri = self.container.config["AMQP_URI"]
         self.loops: list[Callable[[threading.Event], None]] = []
@@ -100,6 +115,13 @@ class Runtime(DependencyProvider):
 class CallContext:
     actor: Actor | None
     correlation_id: str
+    idempotency_key: str | None = None
+    request_id: str | None = None  # the request message's id: a redelivery has the same
+    redelivered: bool = False
+
+    def request_key(self, method: str) -> str | None:
+        return request_key(method, self.idempotency_key,
+                           self.actor.id if self.actor else None, self.request_id)
 
     def audit(self) -> dict[str, Any]:
         """The audit record for events this call causes; refuses a call without an actor."""
@@ -121,20 +143,30 @@ class CallContextProvider(DependencyProvider):
     """``actor`` and ``correlation_id`` from the caller's context data."""
 
     def get_dependency(self, worker_ctx: Any) -> CallContext:
-        data = worker_ctx.data
+        data = worker_ctx.data  # checked by shared.edge before dispatch
         correlation_id = str(data.get("correlation_id") or worker_ctx.call_id or uuid.uuid4())
-        return CallContext(actor_from(data.get("actor")), correlation_id)
+        return CallContext(actor_from(data.get("actor")), correlation_id,
+                           data.get("idempotency_key") or None, data.get("request_id"),
+                           bool(data.get("redelivered")))
 
 
 def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema | None = None, *,
                changes_state: bool) -> Callable[[Callable[..., Any]], Any]:
-    """An RPC entrypoint: bind and validate the arguments, call, shape the result."""
+    """An RPC entrypoint: bind and check the arguments, validate them by their schema, call,
+    shape the result. A change is answered once: its answer is remembered by request key
+    (``shared.idempotency``) and a retry or redelivery gets it back."""
 
     def decorate(fn: Callable[..., Any]) -> Any:
         signature = inspect.signature(fn)
         in_schema = args() if args else None
         out_schema = result() if isinstance(result, type) else result
         name = fn.__name__
+
+        def call(self: Any, params: dict[str, Any]) -> Any:
+            if in_schema is not None:
+                params = load(in_schema, params)
+            value = fn(self, **params)
+            return out_schema.dump(value) if out_schema is not None else value
 
         @functools.wraps(fn)
         def entrypoint(self: Any, *a: Any, **kw: Any) -> Any:
@@ -144,13 +176,26 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
                 if changes_state:
                     context.audit()
                 params = _bind(signature, self, a, kw)
-                if in_schema is not None:
-                    params = load(in_schema, params)
-                value = fn(self, **params)
-                return out_schema.dump(value) if out_schema is not None else value
+                check_values(params)
+                answers = getattr(getattr(self, "app", None), "answers", None) if changes_state \
+                    else None
+                key = context.request_key(name) if answers is not None else None
+                if key is None:
+                    return call(self, params)
+                return _answered_once(context, answers, key, fingerprint(name, params),
+                                      functools.partial(call, self, params),
+                                      metrics.RPC_REPLAYED.labels(service, name))
             except ServiceError as error:
                 outcome = error.code
                 raise
+            except OUT_OF_SERVICE as error:
+                outcome = "unavailable"
+                log.warning("%s.%s: %s [correlation_id=%s]", service, name,
+                            type(error).__name__, context.correlation_id)
+                raise Unavailable(
+                    "سامانه موقتاً در دسترس نیست؛ کمی بعد دوباره بفرستید (شناسه پیگیری: "
+                    f"{context.correlation_id}).",
+                    {"correlation_id": context.correlation_id}) from None
             except Exception:
                 outcome = "internal_error"
                 log.exception("%s.%s failed [correlation_id=%s]", service, name,
@@ -168,6 +213,40 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
     return decorate
 
 
+def _answered_once(context: CallContext, answers: Answers, key: str, request: str,
+                   call: Callable[[], Any], replayed: Any) -> Any:
+    """The remembered answer to this request, or the call's answer, remembered."""
+    found = answers.find(key)
+    if found is None:
+        try:
+            answer = call()
+        except (Conflict, InvalidState):
+            # the change may be this very request's, made by an earlier delivery of it that
+            # is still running or whose reply was lost: wait for that answer a little
+            again = context.redelivered or context.idempotency_key is not None
+            found = _wait_for(answers, key) if again else answers.find(key)
+            if found is None:
+                raise
+        else:
+            answers.remember(key, request, answer)
+            return answer
+    remembered, answer = found
+    if remembered != request:
+        raise Conflict("این idempotency_key پیش‌تر برای درخواست دیگری به کار رفته است؛ "
+                       "برای هر درخواست تازه کلیدی تازه بفرستید.")
+    replayed.inc()
+    return answer
+
+
+def _wait_for(answers: Answers, key: str) -> tuple[str, Any] | None:
+    deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+    while True:
+        found = answers.find(key)
+        if found is not None or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def _bind(signature: inspect.Signature, this: Any, a: tuple, kw: dict) -> dict[str, Any]:
     try:
         bound = signature.bind(this, *a, **kw)
@@ -179,7 +258,7 @@ def _bind(signature: inspect.Signature, this: Any, a: tuple, kw: dict) -> dict[s
 
 class ReplayArgs(Strict):
     after = fields.Integer(load_default=0, validate=validate.Range(
-        min=0, error="باید ۰ یا بیشتر باشد."))
+        min=0, max=2 ** 62, error="باید میان ۰ تا ۲ به توان ۶۲ باشد."))
     limit = fields.Integer(load_default=200, validate=validate.Range(
         min=1, max=1000, error="باید میان ۱ تا ۱۰۰۰ باشد."))
 

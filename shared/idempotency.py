@@ -1,0 +1,72 @@
+"""Remembered answers of state-changing requests, so a retry gets the first answer.
+
+As Stripe's idempotency keys: a key names one request; its answer is kept (table
+``rpc_requests`` in the service's own database, 24 hours by default) and a request that
+comes again with that key gets it back instead of running twice: a retry after a timeout,
+or the broker's redelivery of a request whose reply was lost when the service died or the
+broker restarted. The same key with other arguments is a ``Conflict``.
+
+The key is the caller's ``idempotency_key`` from the context data (scoped by the actor), or
+else the request message's own id, so a redelivery is recognised even when the caller sent
+nothing. The answer is written right after the change commits and before the reply is
+sent; only a crash in the instant between those two commits leaves a retry to find the
+change made but no answer (it then gets the error a repeated change gives, as before).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any
+
+from kombu.utils import json
+
+from shared.store import ServiceApplication
+
+TTL_SECONDS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24")) * 3600
+_PURGE_EVERY = 600.0
+
+
+def request_key(method: str, explicit: str | None, actor_id: str | None,
+                request_id: str | None) -> str | None:
+    if explicit:
+        return f"k:{actor_id or '-'}:{explicit}"
+    return f"m:{request_id}" if request_id else None
+
+
+def fingerprint(method: str, params: Any) -> str:
+    text = json.dumps({"method": method, "params": params}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Answers:
+    """``rpc_requests``: key, fingerprint of the request, its answer (JSON), when."""
+
+    def __init__(self, app: ServiceApplication):
+        self.sql = app.sql
+        self.table = self.sql.table("rpc_requests")
+        self._purged = 0.0
+        with self.sql.transaction() as run:
+            run(f"CREATE TABLE IF NOT EXISTS {self.table} (key TEXT PRIMARY KEY, "
+                "fingerprint TEXT NOT NULL, answer TEXT NOT NULL, created_at BIGINT NOT NULL)")
+
+    def find(self, key: str) -> tuple[str, Any] | None:
+        """(fingerprint, answer) of a request already answered, or None."""
+        with self.sql.transaction() as run:
+            rows = run(f"SELECT fingerprint, answer FROM {self.table} WHERE key = %s", (key,))
+        if not rows:
+            return None
+        return str(rows[0][0]), json.loads(rows[0][1])
+
+    def remember(self, key: str, request: str, answer: Any) -> None:
+        now = time.time()
+        with self.sql.transaction() as run:
+            if self.sql.postgres:  # losing the last few answers in a crash costs only a retry
+                run("SET LOCAL synchronous_commit TO OFF")
+            run(f"INSERT INTO {self.table} (key, fingerprint, answer, created_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+                (key, request, json.dumps(answer), int(now)))
+            if now - self._purged > _PURGE_EVERY:
+                self._purged = now
+                run(f"DELETE FROM {self.table} WHERE created_at < %s", (int(now - TTL_SECONDS),))

@@ -41,14 +41,16 @@ class NotifyService(platform.EventSourcedService):
 
     @rpc_method(s.CreateTemplateArgs, s.TemplateOut, changes_state=True)
     def create_template(self, name: str, channel: str, body: str, subject: str | None = None,
-                        legal: bool = False) -> dict[str, Any]:
+                        legal: bool = False,
+                        placeholders: dict[str, str] | None = None) -> dict[str, Any]:
         return self.app.create_template(name, channel, subject, body, self.context.audit(),
-                                        legal=legal)
+                                        legal=legal, placeholders=placeholders)
 
     @rpc_method(s.UpdateTemplateArgs, s.TemplateOut, changes_state=True)
-    def update_template(self, template_id: str, body: str,
-                        subject: str | None = None) -> dict[str, Any]:
-        return self.app.update_template(template_id, subject, body, self.context.audit())
+    def update_template(self, template_id: str, body: str, subject: str | None = None,
+                        placeholders: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.app.update_template(template_id, subject, body, self.context.audit(),
+                                        placeholders)
 
     @rpc_method(s.PreviewArgs, s.PreviewOut, changes_state=False)
     def preview_template(self, template_id: str, personalisation: dict[str, Any] | None = None,

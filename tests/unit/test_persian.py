@@ -77,3 +77,50 @@ def test_instants_format_as_jalali_date_and_time_in_tehran():
 def test_age_counts_whole_years():
     assert jalali.age_on(date(2008, 11, 27), date(2026, 11, 26)) == 17
     assert jalali.age_on(date(2008, 11, 26), date(2026, 11, 26)) == 18
+
+
+@pytest.mark.parametrize("typed", ["０３１-４５６", "०३१-४५६", "۰۳۱-٤٥٦"])
+def test_decimal_digits_of_any_script_become_ascii(typed):
+    assert persian.to_ascii_digits(typed) == "031-456"
+
+
+def test_digits_that_are_not_decimal_stay_and_are_recognised():
+    assert persian.to_ascii_digits("²①") == "²①"
+    assert persian.has_foreign_digits("049937089⁹") and persian.has_foreign_digits("①")
+    assert not persian.has_foreign_digits("۰۴۹۹۳۷۰۸۹۹ ０")
+
+
+@pytest.mark.parametrize("code", ["049937089⁹", "04993708①⑨", "０４９９３７０８９９\ud800"])
+def test_a_national_id_with_digits_that_are_not_decimal_is_invalid(code):
+    assert not persian.is_valid_national_id(code)
+
+
+def test_a_national_id_in_fullwidth_digits_is_normalised_to_ascii():
+    assert persian.normalize_national_id("０４９９３７０８９９") == "0499370899"
+
+
+def test_a_mobile_with_a_superscript_digit_is_not_a_mobile():
+    assert persian.normalize_mobile("0912123456⁷") is None
+
+
+@pytest.mark.parametrize("value", [date(1, 1, 1), date(9999, 12, 31)])
+def test_a_stored_day_outside_the_jalali_range_is_shown_in_iso(value):
+    assert jalali.format_date(value) == value.isoformat()
+
+
+@pytest.mark.parametrize("value", [datetime(1, 1, 1, tzinfo=UTC),
+                                   datetime(9999, 12, 31, 23, 0, tzinfo=UTC)])
+def test_a_stored_instant_outside_the_jalali_range_is_shown_in_iso(value):
+    assert jalali.format_datetime(value) == value.isoformat()
+
+
+def test_a_tehran_time_written_in_jalali_is_the_right_instant():
+    assert jalali.parse_datetime("۱۴۰۵/۰۹/۰۸ ۰۹:۳۰") == datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    assert jalali.format_datetime(datetime(2026, 11, 29, 6, 0, tzinfo=UTC)) == "1405/09/08 09:30"
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01T00:00", "9999-12-31T23:59+00:00", "1405/13/40 25:00",
+                                 "فردا"])
+def test_instants_no_one_can_mean_are_refused_in_persian(raw):
+    with pytest.raises(ValueError, match="زمان معتبر نیست"):
+        jalali.parse_datetime(raw)

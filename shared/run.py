@@ -11,7 +11,13 @@ a repeated signal changes nothing (whoever sent it may SIGKILL after a timeout).
 
 from __future__ import annotations
 
-import eventlet
+import warnings
+
+# known and decided (see DESIGN.md); said at every start and restart, they bury the log's tail
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # as `nameko run` does, before anything opens a socket
 

@@ -14,14 +14,21 @@ for _error in PUBLIC_ERRORS:
     registry[get_module_path(_error)] = _error
 
 
-def context(actor: dict[str, Any] | None, correlation_id: str | None = None) -> dict[str, Any]:
+def context(actor: dict[str, Any] | None, correlation_id: str | None = None,
+            idempotency_key: str | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"correlation_id": correlation_id or str(uuid.uuid4())}
     if actor is not None:
         data["actor"] = actor
+    if idempotency_key is not None:
+        data["idempotency_key"] = idempotency_key
     return data
 
 
 def cluster(amqp_uri: str, actor: dict[str, Any] | None = None, timeout: float = 30,
-            correlation_id: str | None = None) -> ClusterRpcProxy:
-    return ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=context(actor, correlation_id),
+            correlation_id: str | None = None,
+            idempotency_key: str | None = None) -> ClusterRpcProxy:
+    """A proxy to every service. ``idempotency_key`` names the change(s) it sends: a retry
+    with the same key gets the first answer (use one proxy, one key, per change)."""
+    return ClusterRpcProxy({"AMQP_URI": amqp_uri},
+                           context_data=context(actor, correlation_id, idempotency_key),
                            timeout=timeout)

@@ -83,3 +83,32 @@ def test_send_notification_over_rpc_validates_and_is_idempotent(notify, rpc, smt
     assert wait_for(lambda: rpc.notify.get_notification(first["notification_id"])[
         "status"] == "delivered", timeout=20)
     assert len(smtp_server.messages()) == 1
+
+
+def test_hostile_values_over_rpc_are_validation_failures_naming_them(notify, rpc):
+    template = rpc.notify.create_template(
+        name="یادآوری مهلت", channel="sms", body="مهلت ((topic)) تا ((until))",
+        placeholders={"until": "date"})
+    assert template["placeholders"] == {"topic": "text", "until": "date"}
+    shown = rpc.notify.preview_template(template_id=template["template_id"], personalisation={
+        "topic": "1405-13-40", "until": "1405/10/01"})
+    assert shown["body"] == "مهلت ۱۴۰۵-۱۳-۴۰ تا ۱۴۰۵/۱۰/۰۱"
+    deep: Any = "x"
+    for _ in range(600):
+        deep = [deep]
+    for personalisation, field in (({"topic": deep, "until": "1405/10/01"}, "personalisation"),
+                                   ({"topic": "a." * 64_000, "until": "1405/10/01"},
+                                    "personalisation.topic"),
+                                   ({"topic": "x", "until": "1405-13-40"},
+                                    "personalisation.until")):
+        started = time.monotonic()
+        with pytest.raises(ValidationFailed) as raised:
+            rpc.notify.preview_template(template_id=template["template_id"],
+                                        personalisation=personalisation)
+        assert field in str(raised.value) and time.monotonic() - started < 5
+    with pytest.raises(ValidationFailed) as raised:
+        rpc.notify.send_notification(template_id=template["template_id"],
+                                     recipient="09123456789",
+                                     personalisation={"topic": "x", "until": "1405/10/01"},
+                                     send_after="9999-12-31T00:00:00Z")
+    assert "send_after" in str(raised.value)

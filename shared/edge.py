@@ -80,6 +80,12 @@ class Refused(Exception):
         return ValidationFailed.field(self.field, self.message)
 
 
+def dead_letters(service: str, channel: Any = None) -> Queue:
+    """``<service>.rpc.dead-letter``: requests that could not be answered (no reply_to)."""
+    return Queue(f"{service}.rpc.dead-letter", durable=True,
+                 queue_arguments={"x-queue-type": "quorum"}, channel=channel)
+
+
 def fingerprint(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:16]
 
@@ -241,11 +247,7 @@ class GuardedRpcConsumer(RpcConsumer):
     queue_consumer = GuardedQueueConsumer()
 
     def declare(self, channel: Any) -> None:
-        self.dead_letters(channel).declare()
-
-    def dead_letters(self, channel: Any = None) -> Queue:
-        return Queue(f"{self.container.service_name}.rpc.dead-letter", durable=True,
-                     channel=channel)
+        dead_letters(self.container.service_name, channel).declare()
 
     def receive(self, message: Any) -> None:
         """In the consumer's thread: check, decode, dispatch or refuse."""
@@ -289,7 +291,7 @@ class GuardedRpcConsumer(RpcConsumer):
 
     def _dead_letter(self, message: Any, refused: Refused, body: bytes) -> None:
         try:
-            queue = self.dead_letters()
+            queue = dead_letters(self.container.service_name)
             kept = body if len(body) <= MAX_BODY_BYTES else b""
             Producer(message.channel).publish(kept, routing_key=queue.name,
                              exchange="", declare=[queue], delivery_mode=2,

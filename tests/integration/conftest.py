@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +16,28 @@ from services.registry.service import RegistryService
 from shared.rpc_client import cluster
 from shared.service import Runtime
 from tests.conftest import OFFICER
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def nameko_run(module: str, amqp_uri: str, log: Path, **env: str) -> subprocess.Popen:
+    """A service as its own process, as bin/run starts it; its output appended to ``log``."""
+    environment = {**os.environ, "AMQP_URI": amqp_uri, "PYTHONPATH": str(ROOT), **env}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml", module],
+            cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(*processes: subprocess.Popen | None) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def run_service(cls: type, amqp_uri: str) -> Iterator[ServiceContainer]:

@@ -3,11 +3,7 @@ request whose reply was lost when the service died, gets the first answer, not a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +11,7 @@ import pytest
 from shared.errors import Conflict
 from shared.rpc_client import cluster
 from tests.conftest import OFFICER, ngo_payload
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import nameko_run, stop
 
 
 def keyed(amqp_uri: str, key: str, actor: dict[str, Any] = OFFICER) -> Any:
@@ -51,18 +46,10 @@ def test_keys_are_the_callers_own(registry, amqp_uri, rpc):
     assert rpc.registry.search_ngos(query="انجمن ب")["total"] == 1
 
 
-def start(module: str, amqp_uri: str, log: Path, **env: str) -> subprocess.Popen:
-    environment = {**os.environ, "AMQP_URI": amqp_uri, "PYTHONPATH": str(ROOT), **env}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml", module],
-            cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
-
-
 def test_a_request_redelivered_after_the_service_died_between_commit_and_reply_gets_its_answer(
         store, amqp_uri, tmp_path):
     log, marker = tmp_path / "registry.log", tmp_path / "died"
-    dying = start("tests.integration.dying_registry", amqp_uri, log,
+    dying = nameko_run("tests.integration.dying_registry", amqp_uri, log,
                   DIE_ONCE_MARKER=str(marker))
     answers: list[Any] = []
     payload = ngo_payload(name="انجمن پاسخ گمشده")
@@ -77,7 +64,7 @@ def test_a_request_redelivered_after_the_service_died_between_commit_and_reply_g
     try:
         assert dying.wait(timeout=90) == -9, log.read_text(errors="replace")[-3000:]
         assert marker.exists()  # it died after committing, before replying
-        revived = start("services.registry.service", amqp_uri, log)
+        revived = nameko_run("services.registry.service", amqp_uri, log)
         caller.join(timeout=100)
         assert answers, "no answer:\n" + log.read_text(errors="replace")[-3000:]
         ngo_id = answers[0]["ngo_id"]
@@ -86,10 +73,4 @@ def test_a_request_redelivered_after_the_service_died_between_commit_and_reply_g
             assert [n["ngo_id"] for n in found["items"]] == [ngo_id]  # stored once, the answer's
             assert proxy.registry.get_ngo(ngo_id=ngo_id)["version"] == 1
     finally:
-        for process in (dying, revived):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop(dying, revived)

@@ -20,6 +20,7 @@ from services.licensing.service import LicensingService
 from services.meetings.service import MeetingsService
 from services.notify.service import NotifyService
 from services.registry.service import RegistryService
+from shared.edge import dead_letters
 from shared.rpc_client import cluster
 from tests.conftest import OFFICER
 from tests.integration.conftest import run_service
@@ -163,7 +164,7 @@ def test_a_request_without_reply_to_is_dead_lettered_with_its_reason(
         services: None, caller: Caller, amqp_uri: str, service: str,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    dead = Queue(f"{service}.rpc.dead-letter", durable=True)
+    dead = dead_letters(service)
     with Connection(amqp_uri) as conn:
         dead(conn.channel()).purge()
         caller.send(f"{service}.register_ngo", good(), {}, {}, reply=False)

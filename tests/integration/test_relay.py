@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,8 +20,8 @@ from services.registry.events import REGISTRY_EVENTS
 from shared.contracts import EXCHANGE
 from shared.relay import OutboxRelay
 from tests.conftest import founders
+from tests.integration.conftest import nameko_run
 
-ROOT = Path(__file__).resolve().parents[2]
 AUDIT = {"actor": {"id": "u-9"}, "correlation_id": "bulk", "causation_id": None}
 
 
@@ -54,14 +52,7 @@ def saved_position() -> int:
 
 
 def start_service(amqp_uri: str, log: Path) -> subprocess.Popen:
-    """`nameko run`, as bin/run starts it; its output appended to ``log``."""
-    env = {**os.environ, "AMQP_URI": amqp_uri, "RELAY_BATCH_SIZE": "5",
-           "PYTHONPATH": str(ROOT)}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml",
-             "services.registry.service"], cwd=ROOT, env=env, stdout=out,
-            stderr=subprocess.STDOUT)
+    return nameko_run("services.registry.service", amqp_uri, log, RELAY_BATCH_SIZE="5")
 
 
 def receive(subscriber: Any, log: Path) -> dict:

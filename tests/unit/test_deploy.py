@@ -10,9 +10,11 @@ from prometheus_client import REGISTRY
 import services.licensing.metrics  # noqa: F401 - registers licensing's gauges
 import shared.metrics  # noqa: F401 - registers the platform metrics
 from services.licensing.service import LicensingService
+from services.meetings.service import MeetingsService
 from services.notify.service import NotifyService
 from services.registry.service import RegistryService
 from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE
+from shared.edge import dead_letters
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -31,6 +33,10 @@ def test_rabbitmq_definitions_declare_what_the_services_use():
         assert {name, f"{name}.dead-letter"} <= queues
         assert {(name, key) for key in routing_keys} <= bindings
         assert (f"{name}.dead-letter", name) in bindings
+    declared = {q["name"]: q for q in definitions["queues"]}
+    for service in (RegistryService, LicensingService, MeetingsService, NotifyService):
+        queue = dead_letters(service.name)  # requests refused without a reply_to
+        assert declared[queue.name]["arguments"] == queue.queue_arguments
 
 
 def test_alert_rules_name_metrics_that_exist():

@@ -19,6 +19,7 @@ import pytest
 from nameko.exceptions import UnknownService
 
 from shared.rpc_client import cluster
+from shared.supervise import Backoff, exit_reason, log_tail
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("registry", "licensing", "meetings", "notify")
@@ -157,3 +158,27 @@ def test_a_service_sent_sigterm_twice_stops_within_20_seconds(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_restart_delay_doubles_to_a_minute_and_starts_over_after_a_stable_minute():
+    backoff, delays, delay = Backoff(), [], 0.0
+    for _ in range(8):
+        delay = backoff.delay(delay, uptime=2)
+        delays.append(delay)
+    assert delays == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert backoff.delay(60, uptime=61) == 1
+
+
+def test_the_reason_names_the_exit_code_or_the_signal():
+    assert exit_reason(3) == "exited with code 3"
+    assert exit_reason(-signal.SIGKILL) == "killed by SIGKILL"
+
+
+def test_the_log_tail_is_what_this_run_wrote(tmp_path: Path):
+    log = tmp_path / "registry.log"
+    log.write_text("an earlier run\n")
+    since = log.stat().st_size
+    with log.open("a") as file:
+        file.writelines(f"line {i}\n" for i in range(30))
+    assert log_tail(log, since, lines=3) == ["line 27", "line 28", "line 29"]
+    assert log_tail(log, log.stat().st_size) == []

@@ -10,7 +10,7 @@ what another refuses. Change them here, in one commit, for every service at once
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from types import MappingProxyType
 from typing import Final
 
@@ -102,8 +102,3 @@ def date_window(kind: str, today: date) -> tuple[date, date]:
         return CALENDAR_EARLIEST, CALENDAR_LATEST
     raise KeyError(kind)
 
-
-def instant_window(kind: str, today: date) -> tuple[date, date]:
-    """The days an instant of this kind may fall on (a day's margin each side for time zones)."""
-    earliest, latest = date_window(kind, today)
-    return earliest - timedelta(days=1), latest + timedelta(days=1)

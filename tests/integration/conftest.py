@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def nameko_run(module: str, amqp_uri: str, log: Path, **env: str) -> subprocess.Popen:
-    """A service as its own process, as bin/run starts it; its output appended to ``log``."""
+    """A service as its own process, as bin/run starts it (`python -m shared.run`); its
+    output appended to ``log``."""
     environment = {**os.environ, "AMQP_URI": amqp_uri, "PYTHONPATH": str(ROOT), **env}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml", module],
+            [sys.executable, "-m", "shared.run", "--config", "deploy/nameko.yaml", module],
             cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -1,4 +1,4 @@
-"""The registry as `nameko run` starts it, except that it dies (SIGKILL) once: after its
+"""The registry as bin/run starts it, except that it dies (SIGKILL) once: after its
 first change is committed and its answer remembered, before the reply is sent. The file
 named by ``DIE_ONCE_MARKER`` says it has died already."""
 

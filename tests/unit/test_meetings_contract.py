@@ -47,7 +47,7 @@ def everything(app: Meetings, clock) -> None:
     seat(app, THINK_TANK)
     do(app, "remove_member", SECRETARIAT, body_id=THINK_TANK, member_id="m-4", reason="استعفا")
     moved = do(app, "schedule_meeting", SECRETARY, **meeting_payload())["meeting_id"]
-    do(app, "reschedule_meeting", SECRETARY, meeting_id=moved, starts_at="1499/01/01 10:00",
+    do(app, "reschedule_meeting", SECRETARY, meeting_id=moved, starts_at="1410/01/01 10:00",
        place="تالار", reason="تعطیلی")
     do(app, "cancel_meeting", SECRETARY, meeting_id=moved, reason="لغو")
     meeting_id = open_meeting(app)

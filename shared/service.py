@@ -22,7 +22,7 @@ from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerUnreachable
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema
 from nameko.extensions import DependencyProvider
 from psycopg_pool import PoolTimeout
 
@@ -43,7 +43,7 @@ from shared.errors import (
 )
 from shared.idempotency import Answers, fingerprint, request_key
 from shared.relay import OutboxRelay, published_after
-from shared.schemas import Strict, load
+from shared.schemas import Strict, Whole, load
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -257,10 +257,8 @@ def _bind(signature: inspect.Signature, this: Any, a: tuple, kw: dict) -> dict[s
 
 
 class ReplayArgs(Strict):
-    after = fields.Integer(load_default=0, validate=validate.Range(
-        min=0, max=2 ** 62, error="باید میان ۰ تا ۲ به توان ۶۲ باشد."))
-    limit = fields.Integer(load_default=200, validate=validate.Range(
-        min=1, max=1000, error="باید میان ۱ تا ۱۰۰۰ باشد."))
+    after = Whole("position", load_default=0)
+    limit = Whole("replay_limit", load_default=200)
 
 
 class EventSourcedService:

@@ -4,8 +4,8 @@ Run from the repository root::
 
     .venv/bin/python bench/bench.py [--clients 8] [--seconds 15] [--json out.json]
 
-Each service under test runs as its own ``nameko run`` process (as deployed, with
-``deploy/nameko.yaml``); each client is its own OS process with its own
+Each service under test runs as its own ``python -m shared.run`` process (as bin/run starts
+it, with ``deploy/nameko.yaml``); each client is its own OS process with its own
 ``shared.rpc_client.cluster`` proxy, calling in a closed loop for a fixed time after a
 warm-up. Cases: ``noop.ping`` (the baseline: same payload, no work), then
 ``registry.register_ngo`` on SQLite and on PostgreSQL, each with 1 and with N clients.
@@ -199,7 +199,8 @@ class CpuClock:
 
 
 class ServiceProcess:
-    """``nameko run --config deploy/nameko.yaml <module>`` in its own process group."""
+    """``python -m shared.run --config deploy/nameko.yaml <module>`` (as bin/run starts a
+    service) in its own process group."""
 
     def __init__(self, module: str, env: dict[str, str], workdir: Path):
         self.module, self.env, self.workdir = module, env, workdir
@@ -207,10 +208,8 @@ class ServiceProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        nameko = ROOT / ".venv" / "bin" / "nameko"
-        if not nameko.exists():
-            nameko = Path(sys.executable).with_name("nameko")
-        command = [str(nameko), "run", "--config", "deploy/nameko.yaml", self.module]
+        command = [sys.executable, "-m", "shared.run", "--config", "deploy/nameko.yaml",
+                   self.module]
         with self.log_path.open("wb") as out:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

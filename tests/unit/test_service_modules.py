@@ -1,4 +1,5 @@
-"""`nameko run services.<name>.service` (what bin/run does) finds exactly that one service."""
+"""`python -m shared.run services.<name>.service` (what bin/run does, with nameko's own
+service discovery) finds exactly that one service."""
 
 import pytest
 from nameko.cli.run import import_service

@@ -273,58 +273,66 @@ def _outside(earliest: date, latest: date) -> ValidationError:
                            f"{fa(jalali.format_date(latest))} باشد.")
 
 
-class FlexibleDate(fields.Field):
-    """Accepts 2026-11-26 or 1405/09/05 (any script's digits) within its window of
-    ``limits.date_window``: ``birth``, ``planning`` or (by default) ``calendar``; ISO out."""
+class _InWindow(fields.Field):
+    """A date or an instant, given as text, on a day within its window of
+    ``limits.date_window`` (``birth``, ``planning`` or ``calendar``)."""
 
-    def __init__(self, window: str = "calendar", **kwargs: Any) -> None:
-        if window not in limits.WINDOWS:
-            raise ValueError(window)
-        self.window = window
+    default_window = "calendar"
+    bad = jalali.BAD_DATE
+    kinds: tuple[type, ...] = (str, date)
+
+    def __init__(self, window: str | None = None, **kwargs: Any) -> None:
+        self.window = window or self.default_window
+        if self.window not in limits.WINDOWS:
+            raise ValueError(self.window)
         super().__init__(**kwargs)
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date:
-        if not isinstance(value, str | date) or len(str(value)) > limits.TEXT["identifier"]:
-            raise ValidationError(jalali.BAD_DATE)
+    def parse(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def day_of(self, parsed: Any) -> date:
+        return parsed
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, self.kinds) or len(str(value)) > limits.TEXT["identifier"]:
+            raise ValidationError(self.bad)
         if isinstance(value, str) and persian.has_foreign_digits(value):
             raise ValidationError(_FOREIGN_DIGITS)
         try:
-            day = jalali.parse_date(value)
+            parsed = self.parse(value)
         except ValueError as error:
             raise ValidationError(str(error)) from None
         earliest, latest = limits.date_window(self.window, today())
-        if not earliest <= day <= latest:
+        if not earliest <= self.day_of(parsed) <= latest:
             raise _outside(earliest, latest)
-        return day
+        return parsed
+
+
+class FlexibleDate(_InWindow):
+    """Accepts 2026-11-26 or 1405/09/05 (any script's digits) within its window
+    (``calendar`` by default); ISO out."""
+
+    def parse(self, value: Any) -> date:
+        return jalali.parse_date(value)
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else jalali.parse_date(value).isoformat()
 
 
-class FlexibleDateTime(fields.Field):
+class FlexibleDateTime(_InWindow):
     """An instant from ISO 8601 (with an offset, or Tehran time without one) or from a Jalali
     date and time in Tehran time (1405/09/12 09:30, any script's digits), on a day within its
     window (``planning`` by default); UTC inside, ISO 8601 UTC out."""
 
-    def __init__(self, window: str = "planning", **kwargs: Any) -> None:
-        if window not in limits.WINDOWS:
-            raise ValueError(window)
-        self.window = window
-        super().__init__(**kwargs)
+    default_window = "planning"
+    bad = jalali.BAD_TIME
+    kinds = (str, datetime)
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
-        if not isinstance(value, str | datetime) or len(str(value)) > limits.TEXT["identifier"]:
-            raise ValidationError(jalali.BAD_TIME)
-        if isinstance(value, str) and persian.has_foreign_digits(value):
-            raise ValidationError(_FOREIGN_DIGITS)
-        try:
-            moment = jalali.parse_datetime(value)
-        except ValueError as error:
-            raise ValidationError(str(error)) from None
-        earliest, latest = limits.date_window(self.window, today())
-        if not earliest <= moment.astimezone(jalali.TEHRAN).date() <= latest:
-            raise _outside(earliest, latest)
-        return moment
+    def parse(self, value: Any) -> datetime:
+        return jalali.parse_datetime(value)
+
+    def day_of(self, parsed: datetime) -> date:
+        return parsed.astimezone(jalali.TEHRAN).date()
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else value.astimezone(UTC).isoformat()

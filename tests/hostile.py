@@ -1,5 +1,6 @@
-"""Hostile values for the property-based RPC suite (issue #8): wrong types, sizes, Unicode,
-dates and ids, and valid payloads mutated field by field.
+"""What the property-based RPC suite (issue #8) sends: every RPC method, found on the service
+classes; hostile values (wrong types, sizes, Unicode, dates, ids); plausible values per
+parameter; valid payloads mutated field by field; and the arguments of one call from those.
 
 Two markers stand for what only the running system knows: ``Ref(kind)`` is the id of a
 fresh entity of that kind (the test's world makes one on demand), ``Unique(prefix)`` a text
@@ -8,6 +9,7 @@ no earlier call used (names and codes that must be unique). ``resolve`` swaps th
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import uuid
 from dataclasses import dataclass
@@ -15,7 +17,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from hypothesis import find, settings
 from hypothesis import strategies as st
+from nameko.rpc import Rpc
+
+from services.licensing.service import LicensingService
+from services.meetings.service import MeetingsService
+from services.notify.service import NotifyService
+from services.registry.service import RegistryService
+from tests.conftest import founders, ngo_payload
+from tests.meetings_support import MEMBERS, THINK_TANK, attendance, in_days, meeting_payload
 
 
 @dataclass(frozen=True)
@@ -204,3 +215,202 @@ def mutated(draw: Any, valid: Any) -> Any:
 def plausible_or_hostile(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """Mostly a plausible value (mutated when structured), sometimes anything at all."""
     return st.one_of(plausible.flatmap(mutated), hostile())
+
+
+# --- the methods, from the service classes ---------------------------------------------
+
+CLASSES = (RegistryService, LicensingService, MeetingsService, NotifyService)
+READ_PREFIXES = ("get_", "find_", "list_", "search_", "preview_", "replay_", "pending_",
+                 "follow_up_", "meeting_calendar")
+
+
+@dataclass(frozen=True)
+class Method:
+    service: str
+    name: str
+    params: tuple[inspect.Parameter, ...]
+
+    @property
+    def reads(self) -> bool:
+        return self.name.startswith(READ_PREFIXES) or self.name.endswith("_history")
+
+    def __str__(self) -> str:
+        return f"{self.service}.{self.name}"
+
+
+def rpc_methods() -> list[Method]:
+    found = []
+    for cls in CLASSES:
+        for name, member in inspect.getmembers(cls, callable):
+            if any(isinstance(e, Rpc) for e in getattr(member, "nameko_entrypoints", ())):
+                params = tuple(inspect.signature(member).parameters.values())[1:]
+                found.append(Method(cls.name, name, params))
+    return found
+
+
+METHODS = rpc_methods()
+
+
+# --- plausible values per parameter ----------------------------------------------------
+
+def text(*samples: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(samples or ("گزارش تخلف", "بلامانع", "متن آزمایشی")) | st.text(
+        min_size=1, max_size=40)
+
+
+def pages() -> dict[str, st.SearchStrategy[Any]]:
+    return {"page": st.sampled_from([1, 2]) | st.integers(-2, 5),
+            "page_size": st.sampled_from([20, 1]) | st.integers(-1, 120)}
+
+
+def board() -> list[dict[str, Any]]:
+    people = [{**p, "position": "chair" if i == 0 else "member"} for i, p in enumerate(founders(3))]
+    for person in people:
+        del person["birth_date"], person["expert"]
+    return people
+
+
+NGO_IDS = st.just(Ref("ngo"))
+BODY = {"code": Unique("hostile-"), "kind": "working_group", "name": Unique("کارگروه "),
+        "county": None, "parent": "شورای برنامه‌ریزی و توسعه استان اصفهان",
+        "rules": {"quorum": "2/3", "pass_rule": "majority_present", "notice_days": 0,
+                  "council_approval": True}}
+AGENDA = meeting_payload()["agenda"]
+PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    # registry
+    "register_ngo.ngo": st.sampled_from([
+        ngo_payload(name=Unique("انجمن "), scope="provincial", county="isfahan"),
+        ngo_payload(name=Unique("انجمن "))]),
+    "change_board.members": st.just(board()),
+    "change_details.changes": st.sampled_from([
+        {"address": "اصفهان، چهارباغ"}, {"name": Unique("کانون ")},
+        {"phone": "03132222222", "email": "a@example.org", "fields": ["women"]}]),
+    "search_ngos.scope": st.sampled_from(["county", "provincial", "national"]),
+    "search_ngos.status": st.sampled_from(["awaiting_licence", "active", "suspended",
+                                           "revoked", "expired", "dissolved"]),
+    "search_ngos.field": st.sampled_from(["social-charity", "women"]),
+    "county": st.sampled_from(["najafabad", "isfahan", "kashan"]),
+    "query": text("انجمن", "انجمن حمايت", "كودكان\u200cكار"),
+    # licensing
+    "apply_for_licence.ngo_id": st.just(Ref("licensable_ngo")),
+    "application_id": st.sampled_from([Ref("application"), Ref("cleared_application")]),
+    "approve_application.application_id": st.sampled_from(
+        [Ref("cleared_application"), Ref("application")]),
+    "licence_id": st.sampled_from([Ref("licence"), Ref("suspended_licence")]),
+    "reinstate_licence.licence_id": st.just(Ref("suspended_licence")),
+    "apply_for_licence.kind": st.sampled_from(["new", "renewal"]),
+    "answer_inquiry.agency": st.sampled_from(
+        ["judiciary", "intelligence", "police", "welfare", "ostandari"]),
+    "outcome": st.sampled_from(["cleared", "objection"]),
+    "until": st.sampled_from(["1406/01/15", "2027-03-01", None]),
+    "find_licences.status": st.sampled_from(["active", "suspended", "revoked", "expired"]),
+    "authority": st.sampled_from(["ostandari", "farmandari:najafabad"]),
+    "expiring_within_days": st.integers(-1, 4000),
+    "agency": st.sampled_from(["ostandari", "welfare", "police"]),
+    "overdue": st.booleans(),
+    # meetings
+    "create_body.body": st.just(BODY),
+    "body_id": st.sampled_from([Ref("body"), THINK_TANK]),
+    "refer_issue.body_id": st.just(THINK_TANK),
+    "list_bodies.kind": st.sampled_from(["working_group", "think_tank", "facilitation_office"]),
+    "member": st.sampled_from([
+        {"member_id": Unique("m-"), "name": "عضو تازه", "role": "member", "agency": "welfare"},
+        {"member_id": Unique("m-"), "name": "عضو تازه", "role": "member", "agency": None,
+         "start": "1405/09/05", "end": "1406/09/05"}]),
+    "member_id": st.sampled_from([m["member_id"] for m in MEMBERS]),
+    "end": st.sampled_from(["1405/10/01", "2027-01-01", None]),
+    "meeting_id": st.sampled_from([Ref("meeting"), Ref("open_meeting")]),
+    "close_meeting.meeting_id": st.just(Ref("open_meeting")),
+    "pass_resolution.meeting_id": st.just(Ref("open_meeting")),
+    "starts_at": st.sampled_from([in_days(12), in_days(30, 14), "1405/10/01 09:30"]),
+    "place": text("استانداری، سالن شهید رجایی"),
+    "agenda": st.just(AGENDA),
+    "attendance": st.sampled_from([attendance(6), attendance(4, 1), attendance(1)]),
+    "guests": st.integers(-1, 20),
+    "minutes": text("صورت‌جلسه"),
+    "votes": st.sampled_from([{"yes": 4, "no": 1, "abstain": 0},
+                              {"by_member": {m["member_id"]: "yes" for m in MEMBERS}}]),
+    "assignees": st.sampled_from([["ostandari", "welfare"], [], ["nowhere"]]),
+    "deadline": st.sampled_from(["2027-02-01", "1405/12/01", None]),
+    "resolution_id": st.sampled_from([Ref("resolution"), Ref("approved_resolution")]),
+    "report_progress.resolution_id": st.just(Ref("approved_resolution")),
+    "complete_resolution.resolution_id": st.just(Ref("approved_resolution")),
+    "approved": st.booleans(),
+    "percent": st.integers(-5, 120),
+    "find_resolutions.status": st.sampled_from(["proposed", "in_progress", "completed"]),
+    "find_meetings.status": st.sampled_from(["scheduled", "open", "closed", "cancelled"]),
+    "title": text("حاشیه‌نشینی"),
+    "description": text("گزارش وضعیت اجتماعی، بخش ۳"),
+    "source": st.sampled_from([{"kind": "social_report", "year": 1404, "section": "بخش ۳"},
+                               {"kind": "facilitation_office", "body_id": THINK_TANK}]),
+    "issue_id": st.just(Ref("issue")),
+    "authors": st.just(["دکتر احمدی", "دکتر رضایی"]),
+    "recommendation_id": st.just(Ref("recommendation")),
+    "to_body_id": st.sampled_from([Ref("body"), THINK_TANK]),
+    # notify
+    "create_template.name": st.just(Unique("الگو ")),
+    "channel": st.sampled_from(["email", "sms"]),
+    "subject": st.sampled_from(["درباره ((topic))", None]),
+    "create_template.body": text("متن: ((topic))", "سلام ((name))، جلسه ((date)) است."),
+    "update_template.body": text("متن تازه: ((topic))"),
+    "legal": st.booleans(),
+    "placeholders": st.sampled_from([{"topic": "text"}, {"topic": "date", "when": "datetime"},
+                                     {"n": "number", "items": "list"}, None]),
+    "template_id": st.just(Ref("template")),
+    "version": st.just(1) | st.integers(-1, 3),
+    "personalisation": st.sampled_from([{"topic": "جلسه"}, {"topic": "۱۴۰۵/۰۹/۰۵", "x": 1}]),
+    "recipient": st.sampled_from(["a@example.org", "09121234567", "+989121234567",
+                                  "۰۹۱۲۱۲۳۴۵۶۷"]),
+    "reference": text("ref-1"),
+    "idempotency_key": st.just(Unique("k-")),
+    "send_after": st.sampled_from([in_days(1), "2026-12-01T10:00:00+03:30"]),
+    "notification_id": st.just(Ref("notification")),
+    "opted_out": st.booleans(),
+    "find_notifications.status": st.sampled_from(["created", "delivered"]),
+    # everywhere
+    "ngo_id": NGO_IDS, "reason": text("رأی مجمع عمومی"), "note": text("انجام شد"),
+    "text": text("راه‌اندازی پایگاه سلامت روان"), "after": st.integers(-1, 10_000),
+    "limit": st.just(200) | st.integers(0, 1001), **pages(),
+}
+
+
+def plausible(method: Method, param: str) -> st.SearchStrategy[Any]:
+    found = PLAUSIBLE.get(f"{method.name}.{param}", PLAUSIBLE.get(param))
+    return found if found is not None else text()
+
+
+def baseline(method: Method) -> tuple[list[Any], dict[str, Any]]:
+    """The plainest plausible call (each parameter's first plausible value): every method's
+    first example, so each state-changing method is seen accepting something."""
+    plain = settings(database=None, derandomize=True)
+    return [], {p.name: find(plausible(method, p.name), lambda _: True, settings=plain)
+                for p in method.params}
+
+
+@st.composite
+def arguments(draw: Any, method: Method) -> tuple[list[Any], dict[str, Any]]:
+    """Keyword arguments, optional ones sometimes left out: all plausible (payloads mutated
+    field by field), or one of them hostile, or each plausible or hostile by chance; now and
+    then an argument nobody declared, one missing, or everything positional."""
+    mode = draw(st.sampled_from(["plausible", "one", "chaos"]))
+    target = draw(st.sampled_from([p.name for p in method.params] or [""]))
+    kwargs: dict[str, Any] = {}
+    for param in method.params:
+        if param.default is not inspect.Parameter.empty and draw(st.integers(0, 3)) == 3:
+            continue
+        value = plausible(method, param.name)
+        if mode == "plausible" or (mode == "one" and param.name != target):
+            kwargs[param.name] = draw(value.flatmap(mutated))
+        elif mode == "one":
+            kwargs[param.name] = draw(hostile())
+        else:
+            kwargs[param.name] = draw(plausible_or_hostile(value))
+    shape = draw(st.sampled_from(["keywords"] * 6 + ["positional", "extra", "missing"]))
+    if shape == "positional":
+        return list(kwargs.values()), {}
+    if shape == "extra":
+        kwargs[draw(st.sampled_from(["__proto__", "idempotency_key_", "x" * 300, "kwargs"]))] = (
+            draw(scalars))
+    if shape == "missing" and kwargs:
+        kwargs.pop(next(iter(kwargs)))
+    return [], kwargs

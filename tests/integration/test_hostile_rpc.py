@@ -503,6 +503,12 @@ def test_every_validation_failure_names_what_is_wrong_to_a_plain_client(
         f"«{message}» for {what}" for message, what in system.unnamed.items())
 
 
+def test_no_event_of_the_hostile_run_was_dead_lettered(system: System) -> None:
+    """What the calls accepted becomes events; every consumer must be able to take them."""
+    dead = [r for r in system.logbook.records if "dead-letter" in r]
+    assert not dead, "\n".join(dead[:20])
+
+
 def test_no_service_crashed_during_the_hostile_run(system: System) -> None:
     for method, seen in sorted(system.outcomes.items()):  # shown with -s, or on failure
         print(f"{method:45} {dict(seen.most_common())}")

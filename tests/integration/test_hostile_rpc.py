@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from amqp.exceptions import NotFound as QueueMissing
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from kombu import Connection
 from nameko.containers import ServiceContainer
 from nameko.exceptions import RemoteError, RpcTimeout
 from nameko.exceptions import registry as nameko_errors
@@ -389,6 +391,19 @@ def start(cls: type) -> ServiceContainer:
     return container
 
 
+def wait_for_queues(names: list[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with Connection(AMQP_URI) as connection:
+        for name in names:
+            while True:
+                try:
+                    connection.channel().queue_declare(name, passive=True)
+                    break
+                except QueueMissing:
+                    assert time.monotonic() < deadline, f"queue {name} never appeared"
+                    time.sleep(0.1)
+
+
 def stop(container: ServiceContainer) -> None:
     try:
         container.stop()
@@ -413,7 +428,11 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         for path in [p for p in nameko_errors if p.startswith("shared.errors.")]:
             patch.delitem(nameko_errors, path)
         logging.getLogger().addHandler(logbook)
-        containers = {cls.name: start(cls) for cls in CLASSES}
+        # as with deploy/rabbitmq/definitions.json loaded: the consumers' queues exist
+        # before the first event (meetings publishes its seeded bodies at once)
+        containers = {cls.name: start(cls) for cls in CLASSES if cls.app.consumes}
+        wait_for_queues([f"{cls.name}.{c.name}" for cls in CLASSES for c in cls.app.consumes])
+        containers |= {cls.name: start(cls) for cls in CLASSES if not cls.app.consumes}
         made = System(containers, logbook)
         try:
             yield made

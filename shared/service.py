@@ -251,8 +251,8 @@ def _bind(signature: inspect.Signature, this: Any, a: tuple, kw: dict) -> dict[s
     try:
         bound = signature.bind(this, *a, **kw)
     except TypeError as error:
-        raise ValidationFailed("پارامترهای فراخوانی با این روش جور نیست.",
-                               {"_call": [str(error)]}) from None
+        raise ValidationFailed(details={"_call": [
+            f"پارامترهای فراخوانی با این روش جور نیست ({error})."]}) from None
     return {k: v for k, v in list(bound.arguments.items())[1:]}
 
 

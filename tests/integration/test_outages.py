@@ -32,15 +32,19 @@ def start_all(amqp_uri: str, tmp_path: Path) -> dict[str, subprocess.Popen]:
     processes = {name: nameko_run(f"services.{name}.service", amqp_uri, tmp_path / f"{name}.log")
                  for name in SERVICES}
     deadline = time.monotonic() + 60
-    for name in SERVICES:  # each answers before the load starts
-        while True:
-            try:
-                with cluster(amqp_uri, OFFICER, timeout=5) as proxy:
-                    getattr(proxy, name).replay_events(after=0, limit=1)
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                assert time.monotonic() < deadline, (tmp_path / f"{name}.log").read_text()
-                time.sleep(0.5)
+    try:
+        for name in SERVICES:  # each answers before the load starts
+            while True:
+                try:
+                    with cluster(amqp_uri, OFFICER, timeout=5) as proxy:
+                        getattr(proxy, name).replay_events(after=0, limit=1)
+                    break
+                except Exception:  # noqa: BLE001 - not up yet
+                    assert time.monotonic() < deadline, (tmp_path / f"{name}.log").read_text()
+                    time.sleep(0.5)
+    except BaseException:
+        stop(*processes.values())
+        raise
     return processes
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from amqp.exceptions import NotFound
+from kombu import Connection
 from nameko.containers import ServiceContainer
 
 from services.licensing.service import LicensingService
@@ -41,15 +43,38 @@ def stop(*processes: subprocess.Popen | None) -> None:
                 process.wait()
 
 
-def run_service(cls: type, amqp_uri: str) -> Iterator[ServiceContainer]:
-    """A service in this process, on the chosen store and the real broker."""
+def start_container(cls: type, amqp_uri: str) -> ServiceContainer:
+    """A service in this process, on the chosen store and the real broker. Its consumer
+    queues are durable and shared by every test of the run: what earlier tests' services
+    published into them (thousands of events after the hostile suite) is purged first, so a
+    test's service hears its own test's events, not a backlog from other stores."""
+    with Connection(amqp_uri) as connection:
+        for spec in cls.app.consumes:
+            channel = connection.channel()
+            try:
+                channel.queue_purge(f"{cls.name}.{spec.name}")
+            except NotFound:
+                pass  # not declared yet: nothing left over
+            finally:
+                channel.close()
     container = ServiceContainer(cls, {"AMQP_URI": amqp_uri})
     container.start()
+    return container
+
+
+def stop_container(container: ServiceContainer) -> None:
+    try:
+        container.stop()
+    finally:
+        for extension in container.extensions:
+            if isinstance(extension, Runtime):
+                extension.close()
+
+
+def run_service(cls: type, amqp_uri: str) -> Iterator[ServiceContainer]:
+    container = start_container(cls, amqp_uri)
     yield container
-    container.stop()
-    for extension in container.extensions:
-        if isinstance(extension, Runtime):
-            extension.close()
+    stop_container(container)
 
 
 @pytest.fixture

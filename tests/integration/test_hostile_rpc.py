@@ -40,10 +40,10 @@ from nameko.exceptions import RemoteError, RpcTimeout
 from nameko.exceptions import registry as nameko_errors
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.service import Runtime
 from tests import hostile as h
 from tests.conftest import AMQP_URI, SERVICES, ngo_payload
 from tests.hostile import BODY, CLASSES, METHODS, Method, Ref, Unique, arguments, baseline
+from tests.integration.conftest import start_container, stop_container
 from tests.meetings_support import MEMBERS, THINK_TANK, attendance, in_days, meeting_payload
 
 pytestmark = pytest.mark.filterwarnings("ignore:Attempted to publish unserialisable header")
@@ -386,9 +386,7 @@ class System:
 
 
 def start(cls: type) -> ServiceContainer:
-    container = ServiceContainer(cls, {"AMQP_URI": AMQP_URI})
-    container.start()
-    return container
+    return start_container(cls, AMQP_URI)
 
 
 def wait_for_queues(names: list[str], timeout: float = 30) -> None:
@@ -402,15 +400,6 @@ def wait_for_queues(names: list[str], timeout: float = 30) -> None:
                 except QueueMissing:
                     assert time.monotonic() < deadline, f"queue {name} never appeared"
                     time.sleep(0.1)
-
-
-def stop(container: ServiceContainer) -> None:
-    try:
-        container.stop()
-    finally:
-        for extension in container.extensions:
-            if isinstance(extension, Runtime):
-                extension.close()
 
 
 @pytest.fixture(scope="module")
@@ -439,7 +428,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         finally:
             made.caller.close()
             for container in made.containers.values():
-                stop(container)
+                stop_container(container)
             logging.getLogger().removeHandler(logbook)
 
 

@@ -19,6 +19,7 @@ from services.meetings.service import MeetingsService
 from shared.contracts import load_schema
 from shared.errors import Forbidden, InvalidState, Unauthenticated, ValidationFailed
 from shared.service import Runtime
+from tests.integration.conftest import start_container, stop_container
 from tests.meetings_support import (
     MEMBERS,
     OUTSIDER,
@@ -215,14 +216,13 @@ def free_port() -> int:
 def test_metrics_are_served_on_the_services_port(store, amqp_uri, monkeypatch, rpc_as):
     port = free_port()  # 9103 in production (shared.metrics.DEFAULT_PORTS)
     monkeypatch.setenv("MEETINGS_METRICS_PORT", str(port))
-    container = ServiceContainer(MeetingsService, {"AMQP_URI": amqp_uri})
-    container.start()
+    container = start_container(MeetingsService, amqp_uri)
     try:
         rpc_as(SECRETARIAT).meetings.schedule_meeting(**meeting_payload(place="سالن"))
         refresh(next(d for d in container.dependencies if isinstance(d, Runtime)).app)
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
     finally:
-        container.stop()
+        stop_container(container)
     text = text.decode()
     assert 'meetings_meetings{state="scheduled"}' in text
     assert 'meetings_resolutions{status="in_progress"} 0.0' in text

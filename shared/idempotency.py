@@ -22,6 +22,7 @@ from typing import Any
 
 from kombu.utils import json
 
+from shared.sealing import open_text, seal_text
 from shared.store import ServiceApplication
 
 TTL_SECONDS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24")) * 3600
@@ -41,10 +42,12 @@ def fingerprint(method: str, params: Any) -> str:
 
 
 class Answers:
-    """``rpc_requests``: key, fingerprint of the request, its answer (JSON), when."""
+    """``rpc_requests``: key, fingerprint of the request, its answer (JSON, sealed with the
+    store's key when sealing is on), when."""
 
     def __init__(self, app: ServiceApplication):
         self.sql = app.sql
+        self.cipher = app.mapper.cipher  # answers can hold personal data: sealed as events
         self.table = self.sql.table("rpc_requests")
         self._purged = 0.0
         with self.sql.transaction() as run:
@@ -57,7 +60,7 @@ class Answers:
             rows = run(f"SELECT fingerprint, answer FROM {self.table} WHERE key = %s", (key,))
         if not rows:
             return None
-        return str(rows[0][0]), json.loads(rows[0][1])
+        return str(rows[0][0]), json.loads(open_text(self.cipher, rows[0][1]))
 
     def remember(self, key: str, request: str, answer: Any) -> None:
         now = time.time()
@@ -66,7 +69,7 @@ class Answers:
                 run("SET LOCAL synchronous_commit TO OFF")
             run(f"INSERT INTO {self.table} (key, fingerprint, answer, created_at) "
                 "VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
-                (key, request, json.dumps(answer), int(now)))
+                (key, request, seal_text(self.cipher, json.dumps(answer)), int(now)))
             if now - self._purged > _PURGE_EVERY:
                 self._purged = now
                 run(f"DELETE FROM {self.table} WHERE created_at < %s", (int(now - TTL_SECONDS),))

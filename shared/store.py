@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from shared import metrics
+from shared import metrics, sealing
 from shared.errors import Conflict, NotFound
 from shared.groupcommit import GroupCommit
 
@@ -47,6 +47,7 @@ def store_env(service: str) -> dict[str, str]:
     """
     module = os.environ.get("PERSISTENCE_MODULE", SQLITE)
     env = {"PERSISTENCE_MODULE": module, "SINGLE_ROW_TRACKING": "no"}
+    env.update(sealing.cipher_env())  # personal data sealed at rest (shared/sealing.py)
     if module == POSTGRES:
         env["POSTGRES_SCHEMA"] = os.environ.get(f"{service.upper()}_POSTGRES_SCHEMA", service)
         env.setdefault("POSTGRES_POOL_SIZE", os.environ.get("POSTGRES_POOL_SIZE", "10"))
@@ -120,6 +121,7 @@ class ServiceApplication(Application):
         super().__init__(env)
         self.postgres = self.env.get("PERSISTENCE_MODULE") == POSTGRES
         self.sql = Sql(self.recorder, self.postgres, self.env.get("POSTGRES_SCHEMA") or "")
+        sealing.check_store_key(self)  # a wrong key refuses to start, never serves garbage
         self._listeners: list[Callable[[], None]] = []
         self._group_commit = GroupCommit(
             self.events.put, metrics.SAVES_PER_COMMIT.labels(self.name).observe)

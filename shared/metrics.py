@@ -46,3 +46,9 @@ def serve(service: str) -> int | None:
         start_http_server(port)
         return port
     return None
+AUTH_FAILURES = Counter("auth_failures_total",
+                        "Calls refused for who the caller is: no, bad or expired token "
+                        "(Unauthenticated) or a role, agency or county it lacks (forbidden)",
+                        ["service", "reason"])
+AUTH_MODE = Gauge("auth_mode", "1 for the mode callers are identified in: jwt (signed tokens) "
+                  "or dev (a plain actor dict is believed too)", ["mode"])

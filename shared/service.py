@@ -26,7 +26,7 @@ from marshmallow import Schema
 from nameko.extensions import DependencyProvider
 from psycopg_pool import PoolTimeout
 
-from shared import green, metrics
+from shared import access, auth, green, metrics
 from shared.consumer import ConsumerLoop, Subscription
 from shared.contracts import EventContract
 from shared.domain import Actor, Audit
@@ -36,6 +36,7 @@ from shared.errors import (
     Conflict,
     InternalError,
     InvalidState,
+    Forbidden,
     ServiceError,
     Unauthenticated,
     Unavailable,
@@ -118,6 +119,8 @@ class CallContext:
     idempotency_key: str | None = None
     request_id: str | None = None  # the request message's id: a redelivery has the same
     redelivered: bool = False
+    auth_error: Unauthenticated | None = None  # a token was sent and is not valid: why
+    unidentified: Unauthenticated | None = None  # no actor: what the caller is told
 
     def request_key(self, method: str) -> str | None:
         return request_key(method, self.idempotency_key,
@@ -126,7 +129,7 @@ class CallContext:
     def audit(self) -> dict[str, Any]:
         """The audit record for events this call causes; refuses a call without an actor."""
         if self.actor is None:
-            raise Unauthenticated("این درخواست تغییر می‌دهد و باید بگوید چه کسی آن را انجام می‌دهد"
+            raise self.unidentified or Unauthenticated("این درخواست تغییر می‌دهد و باید بگوید چه کسی آن را انجام می‌دهد"
                                   " (actor در context_data).")
         return Audit(self.actor, self.correlation_id).as_dict()
 
@@ -140,14 +143,47 @@ def actor_from(data: Any) -> Actor | None:
 
 
 class CallContextProvider(DependencyProvider):
-    """``actor`` and ``correlation_id`` from the caller's context data."""
+    """The actor and ``correlation_id`` from the caller's context data. ``AUTH_MODE=jwt``
+    (the default): the actor is the verified claims of ``authorization: Bearer <JWT>``
+    (``shared.auth``) and a plain ``actor`` dict is ignored; ``AUTH_MODE=dev``: a token is
+    verified when sent (if a key set is configured), else the plain ``actor`` is believed."""
+
+    mode: str = ""
+    verifier: auth.Verifier | None = None
+
+    def setup(self) -> None:
+        self.mode = os.environ.get("AUTH_MODE", "jwt").strip().lower() or "jwt"
+        if self.mode not in ("jwt", "dev"):
+            raise RuntimeError(f"AUTH_MODE must be jwt or dev, not {self.mode!r}")
+        if self.mode == "jwt" or os.environ.get("AUTH_JWKS_FILE"):
+            self.verifier = auth.Verifier.from_env()  # once, at start: refuses to start without
+        if self.mode == "dev":
+            log.warning("AUTH_MODE=dev: a plain actor in the context data is believed as sent;"
+                        " never run a governorate's data like this")
+        for mode in ("jwt", "dev"):
+            metrics.AUTH_MODE.labels(mode).set(1 if mode == self.mode else 0)
 
     def get_dependency(self, worker_ctx: Any) -> CallContext:
         data = worker_ctx.data  # checked by shared.edge before dispatch
         correlation_id = str(data.get("correlation_id") or worker_ctx.call_id or uuid.uuid4())
-        return CallContext(actor_from(data.get("actor")), correlation_id,
+        if not self.mode:
+            self.setup()
+        actor, error, unidentified = None, None, None
+        token = data.get("authorization")
+        if token is not None:
+            try:
+                if self.verifier is None:
+                    raise auth.failure("no_keys")
+                actor = self.verifier.actor(token)
+            except Unauthenticated as refused:
+                error = refused
+        elif self.mode == "dev":
+            actor = actor_from(data.get("actor"))
+        else:
+            unidentified = auth.failure("missing")
+        return CallContext(actor, correlation_id,
                            data.get("idempotency_key") or None, data.get("request_id"),
-                           bool(data.get("redelivered")))
+                           bool(data.get("redelivered")), error, unidentified)
 
 
 def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema | None = None, *,
@@ -173,6 +209,9 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
             context: CallContext = self.context
             service, started, outcome = self.name, time.perf_counter(), "ok"
             try:
+                if context.auth_error is not None:
+                    raise context.auth_error
+                access.check(service, name, context.actor, context.unidentified)
                 if changes_state:
                     context.audit()
                 params = _bind(signature, self, a, kw)
@@ -187,6 +226,9 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
                                       metrics.RPC_REPLAYED.labels(service, name))
             except ServiceError as error:
                 outcome = error.code
+                if isinstance(error, Forbidden):
+                    metrics.AUTH_FAILURES.labels(service, error.details.get("reason") or (
+                        "missing" if isinstance(error, Unauthenticated) else "forbidden")).inc()
                 raise
             except OUT_OF_SERVICE as error:
                 outcome = "unavailable"

@@ -7,6 +7,10 @@ import os
 
 import eventlet
 
+# callers are identified by a plain actor dict here; the jwt suites (tests/*/test_auth.py)
+# build their services in jwt mode themselves. Set before any service is built.
+os.environ.setdefault("AUTH_MODE", "dev")
+
 eventlet.monkey_patch()  # as `nameko run` does, before anything opens a socket
 # personal data is sealed at rest (shared/sealing.py): a fixed key for tests, 32 bytes
 os.environ.setdefault("CIPHER_KEY", "dGVzdHMtb25seS1rZXktbm90LWEtc2VjcmV0LTAwMDA=")
@@ -38,8 +42,12 @@ PG = {"POSTGRES_DBNAME": os.environ.get("TEST_POSTGRES_DBNAME", "test"),
 SERVICES = ("registry", "licensing", "meetings", "notify")
 NATIONAL_IDS = ["0499370899", "3974017844", "7730942860", "0012345679", "1234567891",
                 "0067749828"]
+# registers and changes county-scope NGOs of Najafabad (``ngo_payload()``'s default)
 OFFICER = {"id": "u-1042", "name": "زهرا کریمی", "roles": ["registry_officer"],
-           "agency": "ostandari", "county": None}
+           "agency": "farmandari", "county": "najafabad"}
+# registers and changes provincial-scope NGOs
+PROVINCIAL_OFFICER = {"id": "u-1043", "name": "مهدی نوری", "roles": ["registry_officer"],
+                      "agency": "ostandari", "county": None}
 CLERK = {"id": "u-7", "name": "علی رضایی", "roles": [], "agency": "ostandari", "county": None}
 
 

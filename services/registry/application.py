@@ -16,11 +16,12 @@ from services.registry.domain import (
     Rules,
     check_founders,
     check_profile,
+    require_registrar,
 )
 from services.registry.projection import NgoIndex
 from shared import reference
 from shared.clock import clock
-from shared.domain import SYSTEM, Audit
+from shared.domain import SYSTEM, Actor, Audit
 from shared.errors import ValidationFailed
 from shared.store import ServiceApplication, store_env
 
@@ -47,6 +48,7 @@ class Registry(ServiceApplication):
 
     def register_ngo(self, data: dict[str, Any], audit: dict[str, Any]) -> dict[str, Any]:
         check_profile(data, self.catalogue)
+        require_registrar(Actor.from_dict(audit["actor"]), data["scope"], data.get("county"))
         check_founders(data["founders"], self.rules, clock.now().date())
         ngo = Ngo(**data, audit=audit)
         try:  # the usual case, a name never used: one write, no read
@@ -58,7 +60,7 @@ class Registry(ServiceApplication):
 
     def change_board(self, ngo_id: str, members: list[dict[str, Any]],
                      audit: dict[str, Any]) -> dict[str, Any]:
-        ngo = self._ngo(ngo_id)
+        ngo = self._registered(ngo_id, audit)
         ngo.change_board(members, audit)
         self.save_or_conflict(ngo)
         return self.ngo_view(ngo)
@@ -68,7 +70,7 @@ class Registry(ServiceApplication):
         if not changes:
             raise ValidationFailed.field("changes", "دست‌کم یک مورد برای تغییر لازم است.")
         check_profile(changes, self.catalogue)
-        ngo = self._ngo(ngo_id)
+        ngo = self._registered(ngo_id, audit)
         old_key = ngo.name_key
         ngo.change_details(changes, audit)
         claims = []
@@ -78,7 +80,7 @@ class Registry(ServiceApplication):
         return self.ngo_view(ngo)
 
     def dissolve_ngo(self, ngo_id: str, reason: str, audit: dict[str, Any]) -> dict[str, Any]:
-        ngo = self._ngo(ngo_id)
+        ngo = self._registered(ngo_id, audit)
         ngo.dissolve(reason, audit)
         self.save_or_conflict(ngo, self._released(ngo.name_key, audit))
         return self.ngo_view(ngo)
@@ -122,6 +124,12 @@ class Registry(ServiceApplication):
 
     def _ngo(self, ngo_id: str) -> Ngo:
         return self.load_as(Ngo, ngo_id, "سمن")
+
+    def _registered(self, ngo_id: str, audit: dict[str, Any]) -> Ngo:
+        """The NGO, for a change by an officer who registers in its scope and county."""
+        ngo = self._ngo(ngo_id)
+        require_registrar(Actor.from_dict(audit["actor"]), ngo.scope, ngo.county)
+        return ngo
 
     def _claim(self, key: str, ngo_id: UUID, audit: dict[str, Any]) -> NameClaim:
         try:

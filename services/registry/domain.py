@@ -13,14 +13,15 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from shared.domain import AuditedAggregate
-from shared.errors import Conflict, InvalidState, ValidationFailed
+from shared.domain import Actor, AuditedAggregate
+from shared.errors import Conflict, Forbidden, InvalidState, ValidationFailed
 from shared.jalali import age_on
 from shared.persian import search_key
 
 SCOPES = ("county", "provincial", "national")
 STATUSES = ("awaiting_licence", "active", "suspended", "revoked", "expired", "dissolved")
 EDITABLE = ("name", "fields", "address", "phone", "email")
+GOVERNORATE, COUNTY_GOVERNORATE = "ostandari", "farmandari"
 _NAME_NAMESPACE = uuid.UUID("0f6d8f8e-33a5-4c55-9a53-2f4b3f3f1b71")
 
 
@@ -51,6 +52,19 @@ def check_profile(data: dict[str, Any], catalogue: Catalogue) -> None:
             raise ValidationFailed.field("county", "برای سمن شهرستانی، شهرستان لازم است.")
         if data.get("county") and data["county"] not in catalogue.counties:
             raise ValidationFailed.field("county", f"شهرستان ناشناخته است: {data['county']}")
+
+
+def require_registrar(actor: Actor, scope: str, county: str | None) -> None:
+    """Registers and changes an NGO: a registry officer of its county's governorate
+    (فرمانداری, county scope), or of the governorate (استانداری) for wider scopes."""
+    if scope == "county":
+        if county is not None and actor.acts_for("registry_officer", COUNTY_GOVERNORATE,
+                                                 county):
+            return
+        raise Forbidden(f"سمن شهرستانی ({county}) را فقط کارشناس ثبت فرمانداری همان شهرستان "
+                        "ثبت یا تغییر می‌دهد.")
+    if not actor.acts_for("registry_officer", GOVERNORATE):
+        raise Forbidden("سمن استانی را فقط کارشناس ثبت استانداری ثبت یا تغییر می‌دهد.")
 
 
 def check_founders(founders: list[dict[str, Any]], rules: Rules, today: date) -> None:

@@ -14,8 +14,14 @@ from shared.history import history
 from shared.schemas import load
 from tests.conftest import ngo_payload
 
-AUDIT = {"actor": {"id": "u-1", "name": "کارشناس", "roles": ["registry_officer"]},
+AUDIT = {"actor": {"id": "u-1", "name": "کارشناس", "roles": ["registry_officer"],
+                   "agency": "farmandari", "county": "najafabad"},
          "correlation_id": "corr-1", "causation_id": None}
+
+
+def officer_of(county: str) -> dict:
+    """The audit of a registry officer of ``county``'s governorate (فرمانداری)."""
+    return {**AUDIT, "actor": {**AUDIT["actor"], "county": county}}
 
 
 @pytest.fixture
@@ -27,7 +33,7 @@ def app(sqlite_store) -> Iterator[Registry]:
 
 def register(app: Registry, **overrides) -> str:
     data = load(schemas.RegisterArgs(), {"ngo": ngo_payload(**overrides)})["ngo"]
-    return app.register_ngo(data, AUDIT)["ngo_id"]
+    return app.register_ngo(data, officer_of(data.get("county") or "najafabad"))["ngo_id"]
 
 
 def test_registered_ngo_awaits_its_licence(app):

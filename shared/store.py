@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from shared import metrics, sealing
+from shared import audit, metrics, sealing
 from shared.errors import Conflict, NotFound
 from shared.groupcommit import GroupCommit
 
@@ -131,7 +131,7 @@ class ServiceApplication(Application):
         transcoder.register(DateAsISO())
 
     def construct_recorder(self) -> ProcessRecorder:
-        return self.factory.process_recorder()
+        return audit.process_recorder(self.factory)  # chained: shared/audit.py
 
     def on_saved(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)

@@ -52,3 +52,14 @@ AUTH_FAILURES = Counter("auth_failures_total",
                         ["service", "reason"])
 AUTH_MODE = Gauge("auth_mode", "1 for the mode callers are identified in: jwt (signed tokens) "
                   "or dev (a plain actor dict is believed too)", ["mode"])
+
+# the tamper-evident audit (shared/audit.py): the service verifies its own hash chain
+AUDIT_VERIFIED_POSITION = Gauge("audit_verified_position",
+                                "Last notification id the audit chain was verified intact up to",
+                                ["service"])
+AUDIT_CHAIN_BROKEN = Gauge("audit_chain_broken",
+                           "1 when the last verification of the audit chain found it broken",
+                           ["service"])
+AUDIT_BROKEN_AT = Gauge("audit_chain_broken_at",
+                        "The first notification id where the audit chain breaks (0: intact)",
+                        ["service"])

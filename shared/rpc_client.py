@@ -15,10 +15,12 @@ for _error in PUBLIC_ERRORS:
 
 
 def context(actor: dict[str, Any] | None, correlation_id: str | None = None,
-            idempotency_key: str | None = None) -> dict[str, Any]:
+            idempotency_key: str | None = None, token: str | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"correlation_id": correlation_id or str(uuid.uuid4())}
     if actor is not None:
         data["actor"] = actor
+    if token is not None:
+        data["authorization"] = f"Bearer {token}"
     if idempotency_key is not None:
         data["idempotency_key"] = idempotency_key
     return data
@@ -26,9 +28,11 @@ def context(actor: dict[str, Any] | None, correlation_id: str | None = None,
 
 def cluster(amqp_uri: str, actor: dict[str, Any] | None = None, timeout: float = 30,
             correlation_id: str | None = None,
-            idempotency_key: str | None = None) -> ClusterRpcProxy:
-    """A proxy to every service. ``idempotency_key`` names the change(s) it sends: a retry
-    with the same key gets the first answer (use one proxy, one key, per change)."""
+            idempotency_key: str | None = None, token: str | None = None) -> ClusterRpcProxy:
+    """A proxy to every service. ``token``, a signed JWT, says who calls (sent as
+    ``authorization: Bearer <token>``); a plain ``actor`` is believed in development only
+    (``AUTH_MODE=dev``). ``idempotency_key`` names the change(s) it sends: a retry with the
+    same key gets the first answer (use one proxy, one key, per change)."""
     return ClusterRpcProxy({"AMQP_URI": amqp_uri},
-                           context_data=context(actor, correlation_id, idempotency_key),
+                           context_data=context(actor, correlation_id, idempotency_key, token),
                            timeout=timeout)

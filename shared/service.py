@@ -34,9 +34,9 @@ from shared.edge import check_values, rpc
 from shared.errors import (
     PUBLIC_ERRORS,
     Conflict,
+    Forbidden,
     InternalError,
     InvalidState,
-    Forbidden,
     ServiceError,
     Unauthenticated,
     Unavailable,
@@ -129,8 +129,9 @@ class CallContext:
     def audit(self) -> dict[str, Any]:
         """The audit record for events this call causes; refuses a call without an actor."""
         if self.actor is None:
-            raise self.unidentified or Unauthenticated("این درخواست تغییر می‌دهد و باید بگوید چه کسی آن را انجام می‌دهد"
-                                  " (actor در context_data).")
+            raise self.unidentified or Unauthenticated(
+                "این درخواست تغییر می‌دهد و باید بگوید چه کسی آن را انجام می‌دهد"
+                " (actor در context_data).")
         return Audit(self.actor, self.correlation_id).as_dict()
 
 
@@ -250,6 +251,7 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
                 metrics.RPC_LATENCY.labels(service, name, outcome).observe(
                     time.perf_counter() - started)
 
+        entrypoint.changes_state = changes_state  # type: ignore[attr-defined]
         return rpc(expected_exceptions=PUBLIC_ERRORS)(entrypoint)
 
     return decorate

@@ -36,6 +36,8 @@ without a link, a link without its event), or that the chain is intact.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -53,6 +55,8 @@ from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL
+
+from shared import metrics
 
 GENESIS = "0" * 64
 PAGE = 500
@@ -314,3 +318,92 @@ def verify(recorder: Any, *, after: int = 0, page: int = PAGE,
     if orphan is not None:
         return broken(orphan, "a link without its event (event deleted)")
     return Verification(True, None, None, position, previous, checked, head)
+
+
+def verify_and_report(service: str, recorder: Any, *, after: int = 0,
+                      progress: Progress | None = None) -> Verification:
+    """``verify``, and its outcome in the service's metrics (``audit_verified_position``,
+    ``audit_chain_broken``, ``audit_chain_broken_at``)."""
+    result = verify(recorder, after=after, progress=progress)
+    metrics.AUDIT_VERIFIED_POSITION.labels(service).set(result.verified_position)
+    metrics.AUDIT_CHAIN_BROKEN.labels(service).set(0 if result.intact else 1)
+    metrics.AUDIT_BROKEN_AT.labels(service).set(result.broken_at or 0)
+    return result
+
+
+SERVICES = ("registry", "licensing", "meetings", "notify")
+
+
+def open_recorder(service: str) -> Any:
+    """The service's chained recorder, opened from the process environment as the service
+    opens it (``PERSISTENCE_MODULE``, ``DATA_DIR``, ``POSTGRES_*``), creating nothing."""
+    from eventsourcing.utils import Environment
+
+    from shared.store import store_env
+
+    # as eventsourcing's Application composes it: the process environment, then the store's
+    env = Environment(service, {**os.environ, **store_env(service), "CREATE_TABLE": "no"})
+    return process_recorder(InfrastructureFactory.construct(env))
+
+
+def _bar(service: str, out: Any) -> Progress:
+    def show(position: int, head: int) -> None:
+        done = position / head if head else 1.0
+        filled = int(done * 30)
+        out.write(f"\r{service}: [{'#' * filled}{'.' * (30 - filled)}] "
+                  f"{position}/{head} {done:4.0%}")
+        out.flush()
+
+    return show
+
+
+def main(argv: Sequence[str]) -> int:
+    """``bin/audit verify [--page N] [service ...]``: 0 when every chain is intact, 1 when
+    one is broken (its first broken position printed), 2 when a store cannot be read."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="bin/audit", description=(
+        "Verify the services' audit hash chains (shared/audit.py) in the store the process "
+        "environment names, as the services do (PERSISTENCE_MODULE, DATA_DIR, POSTGRES_*)."))
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("verify", help="walk each log and name where its chain breaks")
+    check.add_argument("services", nargs="*", metavar="service",
+                       help=f"any of {', '.join(SERVICES)} (default all)")
+    check.add_argument("--page", type=int, default=PAGE, help="events read at a time")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.services) - set(SERVICES))
+    if unknown:
+        parser.error(f"unknown service {', '.join(unknown)}; one of {', '.join(SERVICES)}")
+    # the chain covers the stored bytes, ciphertext included: verifying needs no key, and
+    # this process reads the stores only (never through a mapper, so nothing is decrypted)
+    os.environ["SEALING"] = "off"
+    logging.getLogger("shared.sealing").setLevel(logging.ERROR)
+    worst = 0
+    for service in args.services or SERVICES:
+        try:
+            recorder = open_recorder(service)
+        except Exception as error:  # noqa: BLE001 - named, then the next service
+            print(f"{service}: cannot open its store: {error}", file=sys.stderr)
+            worst = max(worst, 2)
+            continue
+        try:
+            show = _bar(service, sys.stderr) if sys.stderr.isatty() else None
+            result = verify(recorder, page=args.page, progress=show)
+        except Exception as error:  # noqa: BLE001 - e.g. no tables yet
+            print(f"{service}: cannot read its log: {error}", file=sys.stderr)
+            worst = max(worst, 2)
+            continue
+        finally:
+            if sys.stderr.isatty():
+                sys.stderr.write("\r\033[K")
+            recorder.datastore.close()
+        if result.intact:
+            print(f"{service}: intact, {result.checked} events up to position "
+                  f"{result.verified_position}, head hash {result.head_hash}")
+        else:
+            print(f"{service}: BROKEN at position {result.broken_at}: {result.reason}; "
+                  f"intact up to position {result.verified_position} "
+                  f"(hash {result.head_hash})")
+            worst = max(worst, 1)
+    return worst

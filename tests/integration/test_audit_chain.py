@@ -4,20 +4,28 @@ position; group-committed saves and consumers' saves chain too."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import threading
-from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
+from eventsourcing.persistence import Tracking
 
 from services.registry import schemas
 from services.registry.application import build
+from services.registry.domain import NameClaim
 from shared import audit
+from shared.errors import Forbidden
 from shared.schemas import load
+from shared.service import Runtime
 from tests.conftest import PG, ngo_payload
+from tests.integration.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+OPERATOR = {"id": "u-9", "name": "اپراتور", "roles": ["operator"], "agency": "ostandari",
+            "county": None}
 AUDIT = {"actor": {"id": "u-1", "roles": ["registry_officer"], "agency": "farmandari",
                    "county": "najafabad"}, "correlation_id": "c", "causation_id": None}
 
@@ -96,3 +104,73 @@ def test_group_committed_saves_chain(store):
     result = audit.verify(app.recorder)
     assert result.intact and result.checked == 40
     app.close()
+
+
+def test_a_consumers_save_with_its_tracking_record_chains(store):
+    app = build()
+    register(app, "انجمن پیگیری")
+    claim = NameClaim(key="کلید-آزمون", ngo_id="x", audit=AUDIT)
+    app.save_processed(Tracking("licensing", 7), claim)
+    assert app.has_processed(Tracking("licensing", 7))
+    result = audit.verify(app.recorder)
+    assert result.intact and result.checked == 3
+    app.close()
+
+
+def test_a_log_written_before_the_chain_is_sealed_as_found_at_first_start(store):
+    app = build()
+    for i in range(3):
+        register(app, f"انجمن قدیمی {i}")
+    run_sql(app, "DELETE FROM {chain}")  # as if written by a recorder without the chain
+    assert audit.verify(app.recorder).broken_at == app.notifications(0, 1)[0].id
+    app.close()
+    app = build()
+    result = audit.verify(app.recorder)
+    assert result.intact and result.checked == 6
+    register(app, "انجمن تازه")
+    assert audit.verify(app.recorder).checked == 8
+    app.close()
+
+
+def bin_audit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / "bin/audit"), *args], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_bin_audit_verify_exits_0_when_intact_and_1_naming_the_position(store):
+    app = build()
+    for i in range(3):
+        register(app, f"انجمن خط فرمان {i}")
+    done = bin_audit("verify", "registry")
+    assert done.returncode == 0, done.stderr
+    assert "registry: intact, 6 events" in done.stdout
+    target = app.notifications(0, 100)[3].id
+    run_sql(app, "UPDATE {events} SET topic = %s WHERE {id} = %s",
+            ("services.registry.domain:Ngo.Forged", target))
+    done = bin_audit("verify", "registry")
+    assert done.returncode == 1, done.stderr
+    assert f"registry: BROKEN at position {target}" in done.stdout
+    app.close()
+
+
+@pytest.fixture
+def registry_app(registry: Any) -> Any:
+    return next(e for e in registry.extensions if isinstance(e, Runtime)).app
+
+
+def test_verify_audit_over_rpc_is_for_operators(registry, registry_app, rpc, rpc_as):
+    rpc.registry.register_ngo(ngo_payload())
+    operator = rpc_as(OPERATOR)
+    answer = operator.registry.verify_audit()
+    assert answer["intact"] and answer["broken_at"] is None and answer["checked"] == 2
+    with pytest.raises(Forbidden):
+        rpc.registry.verify_audit()  # a registry officer
+    target = registry_app.notifications(0, 10)[1].id
+    run_sql(registry_app, "UPDATE {events} SET state = %s WHERE {id} = %s", (b"x", target))
+    answer = operator.registry.verify_audit()
+    assert not answer["intact"] and answer["broken_at"] == target
+    from prometheus_client import REGISTRY
+
+    labels = {"service": "registry"}
+    assert REGISTRY.get_sample_value("audit_chain_broken", labels) == 1
+    assert REGISTRY.get_sample_value("audit_chain_broken_at", labels) == target

@@ -315,3 +315,15 @@ class EventSourcedService:
     @rpc_method(ReplayArgs, changes_state=False)
     def replay_events(self, after: int = 0, limit: int = 200) -> dict[str, Any]:
         return published_after(self.app, type(self).app.contract, after, limit)
+
+    @rpc_method(changes_state=False)
+    def verify_audit(self) -> dict[str, Any]:
+        """Walk this service's audit hash chain (``shared/audit.py``; operators): ``intact``,
+        or ``broken_at``, the first position where the log and its chain part, and why."""
+        from shared import audit
+        from shared.errors import Forbidden
+
+        actor = self.context.actor
+        if actor is None or not actor.has_role("operator"):
+            raise Forbidden("وارسی زنجیره ممیزی فقط برای نقش operator است.")
+        return audit.verify_and_report(self.name, self.app.recorder).as_dict()

@@ -48,6 +48,9 @@ OFFICER = {"id": "u-1042", "name": "زهرا کریمی", "roles": ["registry_of
 # registers and changes provincial-scope NGOs
 PROVINCIAL_OFFICER = {"id": "u-1043", "name": "مهدی نوری", "roles": ["registry_officer"],
                       "agency": "ostandari", "county": None}
+# manages notify's templates, sends and reads notifications (recipients' phones and e-mails)
+NOTIFY_ADMIN = {"id": "u-1050", "name": "سمیه بهرامی", "roles": ["notify_admin"],
+                "agency": "ostandari", "county": None}
 CLERK = {"id": "u-7", "name": "علی رضایی", "roles": [], "agency": "ostandari", "county": None}
 
 

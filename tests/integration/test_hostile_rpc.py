@@ -55,7 +55,7 @@ TYPED = {"ValidationFailed", "NotFound", "Conflict", "InvalidState", "Forbidden"
 README = Path(__file__).resolve().parents[2] / "README.md"
 ACTOR = {"id": "u-hostile", "name": "آزمون خصمانه",
          "roles": ["registry_officer", "licensing_officer", "secretariat", "agency_liaison",
-                   "operator"], "agency": "ostandari", "county": None}
+                   "operator", "notify_admin"], "agency": "ostandari", "county": None}
 # index 0 is the caller authorised for everything, so hypothesis shrinks towards it
 CALLERS: list[dict[str, Any]] = [
     {"actor": ACTOR}, {}, {"actor": 5}, {"actor": {"id": "\ud800"}}, {"actor": None},

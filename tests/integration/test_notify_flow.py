@@ -13,7 +13,7 @@ from nameko.containers import ServiceContainer
 from services.notify.service import NotifyService
 from shared.contracts import encode
 from shared.errors import ValidationFailed
-from tests.conftest import ngo_payload
+from tests.conftest import NOTIFY_ADMIN, ngo_payload
 from tests.integration.conftest import run_service
 from tests.integration.test_consumer import publish, wait_for
 from tests.integration.test_licensing_flow import OFFICER, apply_when_known, next_of
@@ -30,11 +30,17 @@ def notify(store: str, amqp_uri: str, smtp_server: SmtpServer,  # noqa: F811
     yield from run_service(NotifyService, amqp_uri)
 
 
+@pytest.fixture
+def admin(rpc_as: Any) -> Any:
+    """Calls as notify's administrator: templates, sending, recipients' notifications."""
+    return rpc_as(NOTIFY_ADMIN)
+
+
 def issued_mails(server: SmtpServer) -> list[Any]:
     return [m for m in server.messages() if "صدور پروانه" in str(m["Subject"])]
 
 
-def test_a_licence_issued_becomes_exactly_one_persian_email(registry, licensing, notify, rpc,
+def test_a_licence_issued_becomes_exactly_one_persian_email(registry, licensing, notify, rpc, admin,
                                                             rpc_as, subscribe, amqp_uri,
                                                             smtp_server):  # noqa: F811
     subscriber = subscribe("licensing.licence.issued", "notify.notification.#")
@@ -58,39 +64,39 @@ def test_a_licence_issued_becomes_exactly_one_persian_email(registry, licensing,
     publish(amqp_uri, encode(issued), "licensing.licence.issued")  # delivered again
     time.sleep(3)
     assert len(issued_mails(smtp_server)) == 1
-    found = rpc.notify.find_notifications(reference=licence_id)
+    found = admin.notify.find_notifications(reference=licence_id)
     assert found["total"] == 1 and found["items"][0]["status"] == "delivered"
-    history = rpc.notify.notification_history(found["items"][0]["notification_id"])
+    history = admin.notify.notification_history(found["items"][0]["notification_id"])
     assert [h["event"] for h in history] == ["created", "sending_started", "delivered"]
 
 
-def test_send_notification_over_rpc_validates_and_is_idempotent(notify, rpc, smtp_server):  # noqa: F811
-    template = rpc.notify.create_template(name="اطلاعیه آزمایشی", channel="email",
+def test_send_notification_over_rpc_validates_and_is_idempotent(notify, admin, smtp_server):  # noqa: F811
+    template = admin.notify.create_template(name="اطلاعیه آزمایشی", channel="email",
                                           subject="درباره ((topic))", body="متن: ((topic))")
     with pytest.raises(ValidationFailed) as raised:
-        rpc.notify.send_notification(template_id=template["template_id"],
+        admin.notify.send_notification(template_id=template["template_id"],
                                      recipient="not-an-email", personalisation={"topic": "x"})
     assert "recipient" in raised.value.args[1]
-    first = rpc.notify.send_notification(template_id=template["template_id"],
+    first = admin.notify.send_notification(template_id=template["template_id"],
                                          recipient="a@example.org",
                                          personalisation={"topic": "جلسه"},
                                          idempotency_key="k-1")
-    again = rpc.notify.send_notification(template_id=template["template_id"],
+    again = admin.notify.send_notification(template_id=template["template_id"],
                                          recipient="a@example.org",
                                          personalisation={"topic": "جلسه"},
                                          idempotency_key="k-1")
     assert again["notification_id"] == first["notification_id"]
-    assert wait_for(lambda: rpc.notify.get_notification(first["notification_id"])[
+    assert wait_for(lambda: admin.notify.get_notification(first["notification_id"])[
         "status"] == "delivered", timeout=20)
     assert len(smtp_server.messages()) == 1
 
 
-def test_hostile_values_over_rpc_are_validation_failures_naming_them(notify, rpc):
-    template = rpc.notify.create_template(
+def test_hostile_values_over_rpc_are_validation_failures_naming_them(notify, admin):
+    template = admin.notify.create_template(
         name="یادآوری مهلت", channel="sms", body="مهلت ((topic)) تا ((until))",
         placeholders={"until": "date"})
     assert template["placeholders"] == {"topic": "text", "until": "date"}
-    shown = rpc.notify.preview_template(template_id=template["template_id"], personalisation={
+    shown = admin.notify.preview_template(template_id=template["template_id"], personalisation={
         "topic": "1405-13-40", "until": "1405/10/01"})
     assert shown["body"] == "مهلت ۱۴۰۵-۱۳-۴۰ تا ۱۴۰۵/۱۰/۰۱"
     deep: Any = "x"
@@ -103,11 +109,11 @@ def test_hostile_values_over_rpc_are_validation_failures_naming_them(notify, rpc
                                     "personalisation.until")):
         started = time.monotonic()
         with pytest.raises(ValidationFailed) as raised:
-            rpc.notify.preview_template(template_id=template["template_id"],
+            admin.notify.preview_template(template_id=template["template_id"],
                                         personalisation=personalisation)
         assert field in str(raised.value) and time.monotonic() - started < 5
     with pytest.raises(ValidationFailed) as raised:
-        rpc.notify.send_notification(template_id=template["template_id"],
+        admin.notify.send_notification(template_id=template["template_id"],
                                      recipient="09123456789",
                                      personalisation={"topic": "x", "until": "1405/10/01"},
                                      send_after="9999-12-31T00:00:00Z")

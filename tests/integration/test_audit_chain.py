@@ -12,13 +12,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_structured_event
 from eventsourcing.persistence import Tracking
 
 from services.registry import schemas
 from services.registry.application import build
 from services.registry.domain import NameClaim
+from services.registry.events import REGISTRY_EVENTS
 from shared import audit
+from shared.contracts import encode
 from shared.errors import Forbidden
+from shared.relay import published_after
 from shared.schemas import load
 from shared.service import Runtime
 from tests.conftest import PG, ngo_payload
@@ -174,3 +178,16 @@ def test_verify_audit_over_rpc_is_for_operators(registry, registry_app, rpc, rpc
     labels = {"service": "registry"}
     assert REGISTRY.get_sample_value("audit_chain_broken", labels) == 1
     assert REGISTRY.get_sample_value("audit_chain_broken_at", labels) == target
+
+
+def test_published_cloudevents_carry_their_chain_link(store):
+    app = build()
+    register(app, "انجمن شفاف")
+    replay = published_after(app, REGISTRY_EVENTS, 0, 100)
+    (event,) = replay["events"]
+    links = dict(app.recorder.chain_links(0, app.max_notification_id()))
+    assert event["audithash"] == links[int(event["sequence"])]
+    parsed = from_structured_event(RabbitMQMessage(  # a valid CloudEvents extension
+        headers={}, content_type="application/cloudevents+json", body=encode(event)))
+    assert parsed.get_extension("audithash") == event["audithash"]
+    app.close()

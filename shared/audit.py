@@ -331,6 +331,24 @@ def verify_and_report(service: str, recorder: Any, *, after: int = 0,
     return result
 
 
+# every service verifies its own chain on a timer (``EventSourcedService``): 0 turns it off
+INTERVAL = float(os.environ.get("AUDIT_VERIFY_INTERVAL", "600"))
+
+
+def verify_periodically(service: str, app: Any, pause: Callable[[], None] = lambda: None
+                        ) -> Verification | None:
+    """One round of the service's own check, into its metrics: from the position verified
+    last time (the whole log after a start or a break; what came before is trusted from
+    then on, and walked again by ``bin/audit verify`` or ``verify_audit``). ``pause``
+    runs between pages (a cooperative yield under eventlet)."""
+    if INTERVAL <= 0:
+        return None
+    after = getattr(app, "audit_checkpoint", 0)
+    result = verify_and_report(service, app.recorder, after=after,
+                               progress=lambda _position, _head: pause())
+    app.audit_checkpoint = result.verified_position if result.intact else 0
+    return result
+
 SERVICES = ("registry", "licensing", "meetings", "notify")
 
 

@@ -24,9 +24,10 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerUnreachable
 from marshmallow import Schema
 from nameko.extensions import DependencyProvider
+from nameko.timer import timer
 from psycopg_pool import PoolTimeout
 
-from shared import access, auth, green, metrics
+from shared import access, audit, auth, green, metrics
 from shared.consumer import ConsumerLoop, Subscription
 from shared.contracts import EventContract
 from shared.domain import Actor, Audit
@@ -320,10 +321,17 @@ class EventSourcedService:
     def verify_audit(self) -> dict[str, Any]:
         """Walk this service's audit hash chain (``shared/audit.py``; operators): ``intact``,
         or ``broken_at``, the first position where the log and its chain part, and why."""
-        from shared import audit
-        from shared.errors import Forbidden
-
         actor = self.context.actor
         if actor is None or not actor.has_role("operator"):
             raise Forbidden("وارسی زنجیره ممیزی فقط برای نقش operator است.")
         return audit.verify_and_report(self.name, self.app.recorder).as_dict()
+
+    @timer(interval=audit.INTERVAL if audit.INTERVAL > 0 else 86400)
+    def verify_audit_periodically(self) -> None:
+        """Every ``AUDIT_VERIFY_INTERVAL`` seconds (600; 0: never) the service checks its own
+        audit chain from where it last did, into ``audit_verified_position`` and
+        ``audit_chain_broken`` (alert ``AuditChainBroken``)."""
+        try:
+            audit.verify_periodically(self.name, self.app, pause=lambda: time.sleep(0))
+        except OUT_OF_SERVICE as error:
+            log.warning("%s: audit chain not verified this round: %s", self.name, error)

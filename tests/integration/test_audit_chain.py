@@ -191,3 +191,21 @@ def test_published_cloudevents_carry_their_chain_link(store):
         headers={}, content_type="application/cloudevents+json", body=encode(event)))
     assert parsed.get_extension("audithash") == event["audithash"]
     app.close()
+
+
+def test_the_periodic_check_goes_on_from_where_it_stopped_and_rereads_after_a_break(store):
+    app = build()
+    register(app, "انجمن دوره‌ای 1")
+    first = audit.verify_periodically("registry", app)
+    assert first.intact and first.checked == 2 and app.audit_checkpoint == first.verified_position
+    register(app, "انجمن دوره‌ای 2")
+    second = audit.verify_periodically("registry", app)
+    assert second.intact and second.checked == 2  # only what is new
+    run_sql(app, "UPDATE {events} SET state = %s WHERE {id} = %s", (b"x", second.head))
+    assert audit.verify_periodically("registry", app).intact  # verified before: trusted
+    app.close()
+    app = build()  # a start walks the whole log again
+    third = audit.verify_periodically("registry", app)
+    assert third.broken_at == second.head and app.audit_checkpoint == 0
+    assert audit.verify_periodically("registry", app).broken_at == second.head  # stays broken
+    app.close()

@@ -39,6 +39,7 @@ import hashlib
 import logging
 import os
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -119,6 +120,8 @@ class _Chain:
         self.chain_after_statement = (
             f"SELECT MIN(notification_id) AS first FROM {chain} WHERE notification_id > {p}")
         self.chain_any_statement = f"SELECT notification_id FROM {chain} LIMIT 1"
+        self.chain_latest_statement = (
+            f"SELECT hash FROM {chain} ORDER BY notification_id DESC LIMIT 1")
         self.chain_hash_statement = f"SELECT hash FROM {chain} WHERE notification_id = {p}"
 
     def _seal(self, c: Any, ids: Sequence[int] | None, events: Sequence[StoredEvent]) -> None:
@@ -211,6 +214,7 @@ class ChainedPostgresRecorder(_Chain, PostgresProcessRecorder):
             raise ProgrammingError(msg)
         self.chain_table_name = f"{events_table_name}_chain"
         self.check_identifier_length(self.chain_table_name)
+        self._pending = threading.local()  # the previous link's cursor, per inserting thread
         schema = datastore.schema
         self.qualified_events = f'"{schema}"."{events_table_name}"'
         self.qualified_chain = f'"{schema}"."{self.chain_table_name}"'
@@ -235,11 +239,25 @@ class ChainedPostgresRecorder(_Chain, PostgresProcessRecorder):
 
             self._seal_unchained(c, select_page)
 
+    def _notify_channel(self, curs: Any) -> None:
+        # the events table is locked now: the latest link is the previous one of what this
+        # transaction inserts. Read it on a cursor of its own, in the same pipeline as the
+        # insert, so the chain costs no round trip of its own.
+        super()._notify_channel(curs)
+        previous = curs.connection.cursor()
+        previous.execute(self.chain_latest_statement)
+        self._pending.previous = previous
+
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
         # still inside the insert's transaction, holding the events table's lock
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        self._seal(curs, ids, stored_events)
+        previous, self._pending.previous = self._pending.previous, None
+        row = previous.fetchone()
+        previous.close()
+        if ids:
+            curs.executemany(self.chain_insert_statement,
+                             _links(row["hash"] if row else GENESIS, ids, stored_events))
         return ids
 
     def _read(self, statement: str, params: Sequence[Any]) -> list[Any]:

@@ -3,8 +3,8 @@
 A service class declares ``app = Runtime(...)`` (builds the Application once, serves
 metrics, runs the outbox relay and the event consumers as managed threads) and
 ``context = CallContextProvider()``; each RPC method is ``@rpc_method(...)``: input
-validated by its schema, the actor required when it changes state, typed errors out,
-latency and outcome counted.
+validated by its schema, the caller checked against ``shared.access`` (who is calling:
+``shared.auth``), typed errors out, latency and outcome counted.
 """
 
 from __future__ import annotations

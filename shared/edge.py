@@ -49,6 +49,7 @@ MAX_NODES = 50_000       # values in one request
 MAX_TEXT = 100_000       # characters of any one string (fields have tighter limits)
 MAX_INTEGER = 2 ** 63 - 1
 MAX_HEADERS = 32
+REPLY_TO = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # the context data a caller may send (``nameko.<key>`` headers), each with its type
 CONTEXT_KEYS: dict[str, type] = {"correlation_id": str, "actor": dict, "authorization": str,
                                  "idempotency_key": str, "call_id_stack": list,
@@ -98,7 +99,8 @@ def check_message(message: Any) -> None:
                       f"درخواست بزرگ‌تر از {MAX_BODY_BYTES} بایت است.")
     properties = message.properties or {}
     if not _reply_to(message):
-        raise Refused("no_reply_to", "_message.reply_to", "نشانی پاسخ (reply_to) ندارد.")
+        raise Refused("no_reply_to", "_message.reply_to",
+                      "نشانی پاسخ (reply_to) ندارد یا شناسه (UUID) صف پاسخ نیست.")
     correlation_id = properties.get("correlation_id")
     if correlation_id is not None and (not isinstance(correlation_id, str)
                                        or len(correlation_id) > 255):
@@ -335,8 +337,11 @@ def _bytes(body: Any) -> bytes:
 
 
 def _reply_to(message: Any) -> str | None:
+    """The reply's routing key: a nameko reply queue's UUID and nothing else, so a caller
+    cannot have a service publish its answer under another routing key (the broker
+    accounts allow a service to reply only under a UUID)."""
     reply_to = (message.properties or {}).get("reply_to")
-    return reply_to if isinstance(reply_to, str) and 0 < len(reply_to) <= 255 else None
+    return reply_to if isinstance(reply_to, str) and REPLY_TO.fullmatch(reply_to) else None
 
 
 def _routing_key(message: Any) -> str:

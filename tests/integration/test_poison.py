@@ -89,8 +89,9 @@ class Caller:
         self.conn = Connection(amqp_uri)
         self.channel = self.conn.channel()
         self.exchange = Exchange("nameko-rpc", type="topic", durable=True)
-        self.reply_to = f"poison-replies-{uuid.uuid4().hex[:8]}"
-        self.replies = Queue(self.reply_to, self.exchange, routing_key=self.reply_to,
+        self.reply_to = str(uuid.uuid4())  # as nameko's reply queues: routed by a UUID
+        self.replies = Queue(f"poison-replies-{self.reply_to}", self.exchange,
+                             routing_key=self.reply_to,
                              exclusive=True, auto_delete=True)
         self.replies(self.channel).declare()
         self.received: dict[str, Any] = {}
@@ -160,14 +161,18 @@ def test_each_malformed_request_is_answered_with_validation_failed_and_nothing_l
 
 
 @pytest.mark.parametrize("service", list(SERVICES))
-def test_a_request_without_reply_to_is_dead_lettered_with_its_reason(
-        services: None, caller: Caller, amqp_uri: str, service: str,
+@pytest.mark.parametrize("reply_to", [None, "licensing.approve_application"])
+def test_a_request_without_a_reply_queue_to_answer_is_dead_lettered_with_its_reason(
+        services: None, caller: Caller, amqp_uri: str, service: str, reply_to: str | None,
         caplog: pytest.LogCaptureFixture) -> None:
+    """No reply_to, or one that is not a reply queue's UUID (a service must not be made to
+    publish its answer as a request to another service)."""
     caplog.set_level(logging.DEBUG)
     dead = dead_letters(service)
     with Connection(amqp_uri) as conn:
         dead(conn.channel()).purge()
-        caller.send(f"{service}.register_ngo", good(), {}, {}, reply=False)
+        caller.send(f"{service}.register_ngo", good(), {"reply_to": reply_to} if reply_to
+                    else {}, {}, reply=reply_to is not None)
         message = None
         for _ in range(50):
             message = dead(conn.channel()).get(no_ack=True)

@@ -16,7 +16,7 @@ from services.meetings.service import MeetingsService
 from services.notify.service import NotifyService
 from services.registry.service import RegistryService
 from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE
-from shared.edge import dead_letters
+from shared.edge import REPLY_TO, dead_letters
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVICES = (RegistryService, LicensingService, MeetingsService, NotifyService)
@@ -123,6 +123,10 @@ def test_each_service_publishes_only_its_own_routing_keys():
         assert allowed(topics[EXCHANGE]["read"], *[k for spec in service.app.consumes
                                                    for k in spec.routing_keys])
         assert allowed(topics[RPC_EXCHANGE]["read"], f"{service.name}.*")  # its requests
+        # replies only to a reply queue's UUID (the edge refuses any other reply_to)
+        assert allowed(topics[RPC_EXCHANGE]["write"], str(uuid.uuid4()))
+        assert refused(topics[RPC_EXCHANGE]["write"], "licensing.approve_application", "#")
+        assert REPLY_TO.fullmatch(str(uuid.uuid4()))
         assert refused(topics[RPC_EXCHANGE]["read"],
                        *[f"{o.name}.*" for o in SERVICES if o is not service], "#")
 

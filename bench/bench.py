@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue as MpQueue
 from multiprocessing.synchronize import Barrier
@@ -105,6 +106,7 @@ class ClientSpec:
     seconds: float
     warmup: float
     rate: float | None = None  # calls/s for a paced client; None: closed loop
+    token: str | None = None  # a signed token (jwt mode); None: the plain actor (dev mode)
 
 
 @dataclasses.dataclass
@@ -138,7 +140,7 @@ def _client_loop(spec: ClientSpec, barrier: Barrier, result: ClientResult) -> No
         counter += 1
         return ngo_payload(f"انجمن نمونه {tag}-{counter}")
 
-    with cluster(spec.amqp_uri, spec.actor) as proxy:
+    with cluster(spec.amqp_uri, spec.actor, token=spec.token) as proxy:
         service = getattr(proxy, spec.service)
         call: Callable[[dict[str, Any]], Any] = (
             service.ping if spec.service == "noop" else service.register_ngo)
@@ -384,6 +386,7 @@ class RunContext:
     amqp_uri: str
     actor: dict[str, Any]
     events_expected: int = 0  # register_ngo successes so far, for the current service
+    token: str | None = None  # set while a jwt-mode service is measured
 
 
 def run_clients(ctx: RunContext, spec: ClientSpec, clients: int,
@@ -470,7 +473,8 @@ def collect(results: MpQueue[ClientResult], procs: list[BaseProcess], service: S
 
 def throughput_case(ctx: RunContext, label: str, service_name: str, clients: int,
                     service: ServiceProcess) -> CaseResult:
-    spec = ClientSpec(service_name, ctx.amqp_uri, ctx.actor, ctx.args.seconds, ctx.args.warmup)
+    spec = ClientSpec(service_name, ctx.amqp_uri, ctx.actor, ctx.args.seconds, ctx.args.warmup,
+                      token=ctx.token)
     log(f"{label}: {clients} client(s), {ctx.args.warmup:g}s warm-up + {ctx.args.seconds:g}s")
     results, service_cpu, host_cpu = run_clients(ctx, spec, clients, service)
     latencies = [lat for r in results for lat in r.latencies]
@@ -510,7 +514,8 @@ def latency_case(ctx: RunContext, store: str, tap: EventTap,
     log(f"latency {store}: 1 client at {rate:g}/s for {seconds:g}s")
     first = tap.count()
     expected_before = ctx.events_expected
-    spec = ClientSpec("registry", ctx.amqp_uri, ctx.actor, seconds, 0.0, rate=rate)
+    spec = ClientSpec("registry", ctx.amqp_uri, ctx.actor, seconds, 0.0, rate=rate,
+                      token=ctx.token)
     results, _, _ = run_clients(ctx, spec, 1, service)
     tap.wait_for(ctx.events_expected, timeout=ctx.args.drain_timeout)
     if results[0].errors:
@@ -577,7 +582,7 @@ BASE_ENV_DROP = ("PERSISTENCE_MODULE", "REGISTRY_POSTGRES_SCHEMA", "REGISTRY_SQL
 def service_env(amqp_uri: str, data_dir: Path, extra: dict[str, str] | None = None
                 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in BASE_ENV_DROP}
-    env.update({"AMQP_URI": amqp_uri,
+    env.update({"AMQP_URI": amqp_uri, "AUTH_MODE": "dev", "SEALING": "off",
                 "REGISTRY_METRICS_PORT": "0", "DATA_DIR": str(data_dir),
                 "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore"})
     env.update(extra or {})
@@ -662,10 +667,11 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
                 cases.append(throughput_case(ctx, "noop.ping (baseline)", "noop", clients,
                                              service))
 
-        stores: list[tuple[str, Callable[[], Any]]] = [("SQLite", _no_store),
-                                                        ("PostgreSQL", postgres_schema)]
+        stores: list[tuple[str, Callable[[], Any]]] = [
+            ("SQLite", _no_store), ("PostgreSQL", postgres_schema),
+            ("PostgreSQL, jwt + sealed", partial(trusted_postgres, ctx, workdir))]
         for store, store_env in stores:
-            data_dir = workdir / store.lower()
+            data_dir = workdir / store.lower().replace(",", "").replace(" ", "-")
             data_dir.mkdir()
             with store_env() as extra:
                 env = service_env(amqp_uri, data_dir, extra)
@@ -703,12 +709,41 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
     for case in cases:
         if case.clients in baseline and baseline[case.clients] > 0:
             case.ratio_to_noop = case.calls_per_s / baseline[case.clients]
+    plain = {c.clients: c.calls_per_s for c in cases if c.case == "register_ngo (PostgreSQL)"}
+    for case in cases:
+        if "jwt + sealed" in case.case and plain.get(case.clients):
+            notes.append(f"cost of trust, {case.clients} client(s): jwt + sealed does "
+                         f"{case.calls_per_s / plain[case.clients]:.2f} of plain PostgreSQL's "
+                         f"register_ngo throughput ({case.calls_per_s:.0f} vs "
+                         f"{plain[case.clients]:.0f} calls/s)")
     return {"cases": cases, "latency": latency, "notes": notes}
 
 
 @contextmanager
 def _no_store() -> Iterator[dict[str, str]]:
     yield {}
+
+
+@contextmanager
+def trusted_postgres(ctx: RunContext, workdir: Path) -> Iterator[dict[str, str]]:
+    """PostgreSQL as deployed: every call carries a signed token checked against a JWKS
+    (AUTH_MODE=jwt) and every stored record is sealed with AES-GCM (CIPHER_KEY). The other
+    cases run as before this (AUTH_MODE=dev, SEALING=off): the difference is the cost of trust.
+    """
+    from shared import auth, sealing
+
+    jwks = auth.ensure_dev_keys(workdir / "trust")
+    private = json.loads(auth.dev_paths(workdir / "trust")[0].read_text(encoding="utf-8"))
+    who = ctx.actor
+    ctx.token = auth.sign(auth.claims_for(who["id"], who["name"], who["roles"], who["agency"],
+                                          who["county"], auth.DEV_ISSUER, minutes=120), private)
+    try:
+        with postgres_schema() as env:
+            yield {**env, "AUTH_MODE": "jwt", "AUTH_JWKS_FILE": str(jwks),
+                   "AUTH_ISSUER": auth.DEV_ISSUER, "SEALING": "on",
+                   "CIPHER_KEY": sealing.new_key()}
+    finally:
+        ctx.token = None
 
 
 def fmt(value: float | None, digits: int = 1) -> str:

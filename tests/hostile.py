@@ -220,8 +220,6 @@ def plausible_or_hostile(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy
 # --- the methods, from the service classes ---------------------------------------------
 
 CLASSES = (RegistryService, LicensingService, MeetingsService, NotifyService)
-READ_PREFIXES = ("get_", "find_", "list_", "search_", "preview_", "replay_", "pending_",
-                 "follow_up_", "meeting_calendar")
 
 
 @dataclass(frozen=True)
@@ -229,10 +227,7 @@ class Method:
     service: str
     name: str
     params: tuple[inspect.Parameter, ...]
-
-    @property
-    def reads(self) -> bool:
-        return self.name.startswith(READ_PREFIXES) or self.name.endswith("_history")
+    reads: bool  # as its @rpc_method declares (changes_state=False)
 
     def __str__(self) -> str:
         return f"{self.service}.{self.name}"
@@ -244,7 +239,8 @@ def rpc_methods() -> list[Method]:
         for name, member in inspect.getmembers(cls, callable):
             if any(isinstance(e, Rpc) for e in getattr(member, "nameko_entrypoints", ())):
                 params = tuple(inspect.signature(member).parameters.values())[1:]
-                found.append(Method(cls.name, name, params))
+                found.append(Method(cls.name, name, params,
+                                    not getattr(member, "changes_state", True)))
     return found
 
 

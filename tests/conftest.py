@@ -87,6 +87,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.Mon
 @pytest.fixture
 def sqlite_store(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
+    for service in SERVICES:  # a test's services never take the ports of a running system
+        monkeypatch.setenv(f"{service.upper()}_METRICS_PORT", "0")
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
     return "sqlite"
 

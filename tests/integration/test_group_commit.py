@@ -10,9 +10,10 @@ from services.registry import schemas
 from services.registry.application import build
 from shared.errors import Conflict
 from shared.schemas import load
-from tests.conftest import ngo_payload
+from tests.conftest import OFFICER, ngo_payload
 
-AUDIT = {"actor": {"id": "u-1"}, "correlation_id": "c", "causation_id": None}
+# the officer the registry requires for a county NGO of Najafabad (ngo_payload's county)
+AUDIT = {"actor": OFFICER, "correlation_id": "c", "causation_id": None}
 
 
 def commits_with_several_saves() -> float:

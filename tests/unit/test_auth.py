@@ -231,3 +231,14 @@ def test_dev_mode_still_verifies_a_token_it_is_sent(monkeypatch, tmp_path, keys)
     made = provider(monkeypatch, "dev", public(keys["EdDSA"]), tmp_path)
     forged = "Bearer " + token(private_jwk("EdDSA", "k-EdDSA"))
     assert context(made, actor=PLAIN, authorization=forged).auth_error is not None
+
+
+def test_a_verified_token_is_remembered_until_it_expires(keys, monkeypatch):
+    strict = auth.Verifier(public(*keys.values()), ISSUER, leeway=0)
+    soon = "Bearer " + token(keys["EdDSA"], exp=int(time.time()) + 2)
+    first = strict.actor(soon)
+    with monkeypatch.context() as patch:
+        patch.setattr(auth.jwt, "decode", lambda *a, **k: pytest.fail("verified twice"))
+        assert strict.actor(soon) == first  # the second call is a look-up
+    time.sleep(max(0.0, int(time.time()) + 3 - time.time()))
+    assert reason(strict, soon) == "expired"  # once past exp, refused as before

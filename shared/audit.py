@@ -201,6 +201,14 @@ class ChainedSQLiteRecorder(_Chain, SQLiteProcessRecorder):
             return list(c.fetchall())
 
 
+class _Unlinked(BaseException):
+    """Carries an error out of the insert's transaction by a rollback."""
+
+    def __init__(self, error: Exception):
+        super().__init__(error)
+        self.error = error
+
+
 class ChainedPostgresRecorder(_Chain, PostgresProcessRecorder):
     placeholder = "%s"
 
@@ -255,10 +263,23 @@ class ChainedPostgresRecorder(_Chain, PostgresProcessRecorder):
         previous, self._pending.previous = self._pending.previous, None
         row = previous.fetchone()
         previous.close()
-        if ids:
-            curs.executemany(self.chain_insert_statement,
-                             _links(row["hash"] if row else GENESIS, ids, stored_events))
+        try:
+            rows = _links(row["hash"] if row else GENESIS, ids or (), stored_events)
+        except Exception as error:
+            # eventsourcing catches an Exception here and still leaves the transaction by
+            # its commit: events must never commit without their links, so leave it by a
+            # BaseException (a rollback), and raise the error itself again outside
+            raise _Unlinked(error) from error
+        if rows:
+            curs.executemany(self.chain_insert_statement, rows)
         return ids
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                      ) -> Sequence[int] | None:
+        try:
+            return super().insert_events(stored_events, **kwargs)
+        except _Unlinked as unlinked:
+            raise unlinked.error from None
 
     def _read(self, statement: str, params: Sequence[Any]) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:

@@ -209,3 +209,21 @@ def test_the_periodic_check_goes_on_from_where_it_stopped_and_rereads_after_a_br
     assert third.broken_at == second.head and app.audit_checkpoint == 0
     assert audit.verify_periodically("registry", app).broken_at == second.head  # stays broken
     app.close()
+
+
+def test_events_that_cannot_be_linked_are_not_stored(store, monkeypatch):
+    app = build()
+    register(app, "انجمن پیش از خطا")
+    head = app.max_notification_id()
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("no link")
+
+    monkeypatch.setattr(audit, "_links", broken)
+    with pytest.raises(RuntimeError, match="no link"):
+        register(app, "انجمن بی‌پیوند")
+    monkeypatch.undo()
+    assert app.max_notification_id() == head  # rolled back, not committed without a link
+    register(app, "انجمن پس از خطا")
+    assert audit.verify(app.recorder).intact
+    app.close()

@@ -274,7 +274,11 @@ def _answered_once(context: CallContext, answers: Answers, key: str, request: st
             if found is None:
                 raise
         else:
-            answers.remember(key, request, answer)
+            try:
+                answers.remember(key, request, answer)
+            except OUT_OF_SERVICE as error:  # the change is made: its caller gets its answer
+                log.warning("answer not remembered (%s): a retry of this request would not "
+                            "find it", type(error).__name__)
             return answer
     remembered, answer = found
     if remembered != request:

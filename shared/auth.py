@@ -60,6 +60,11 @@ def failure(reason: str, extra: str = "") -> Unauthenticated:
 
 
 CACHE_SIZE = 1024
+# why PyJWT refused a token, as the reason we name (first match; anything else: malformed)
+REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"), (jwt.ImmatureSignatureError, "not_yet_valid"),
+    (jwt.InvalidAudienceError, "wrong_audience"), (jwt.InvalidIssuerError, "wrong_issuer"),
+    (jwt.InvalidSignatureError, "bad_signature"), (jwt.InvalidAlgorithmError, "bad_algorithm"))
 
 
 class Verifier:
@@ -123,22 +128,11 @@ class Verifier:
                 token, key, algorithms=[key.algorithm_name], audience=self.audience,
                 issuer=self.issuer, leeway=self.leeway,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]})
-        except jwt.ExpiredSignatureError:
-            raise failure("expired") from None
-        except jwt.ImmatureSignatureError:
-            raise failure("not_yet_valid") from None
-        except jwt.InvalidAudienceError:
-            raise failure("wrong_audience") from None
-        except jwt.InvalidIssuerError:
-            raise failure("wrong_issuer") from None
         except jwt.MissingRequiredClaimError as error:
             raise failure("missing_claim", f": {error.claim}.") from None
-        except jwt.InvalidSignatureError:
-            raise failure("bad_signature") from None
-        except jwt.InvalidAlgorithmError:
-            raise failure("bad_algorithm") from None
-        except jwt.PyJWTError:
-            raise failure("malformed") from None
+        except jwt.PyJWTError as error:
+            raise failure(next((reason for kind, reason in REFUSALS if isinstance(error, kind)),
+                               "malformed")) from None
         return actor_of(claims), float(claims["exp"])
 
 

@@ -164,15 +164,7 @@ def _replace(value: Any, path: tuple, change: Any) -> Any:
     if not path:
         return change(value)
     head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        copy = dict(value)
-        new = _replace(copy[head], rest, change)
-        if new is _DROP:
-            del copy[head]
-        else:
-            copy[head] = new
-        return copy
-    copy = list(value)
+    copy: Any = dict(value) if isinstance(value, dict) else list(value)
     new = _replace(copy[head], rest, change)
     if new is _DROP:
         del copy[head]

@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from kombu import Producer, Queue
+from kombu import Exchange, Producer, Queue
 from kombu.exceptions import MessageStateError
 from nameko.amqp.publish import Publisher
 from nameko.constants import HEADER_PREFIX
@@ -38,6 +38,7 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 
 from shared import metrics
+from shared.contracts import DEAD_LETTER_EXCHANGE
 from shared.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,12 @@ class Refused(Exception):
 
 
 def dead_letters(service: str, channel: Any = None) -> Queue:
-    """``<service>.rpc.dead-letter``: requests that could not be answered (no reply_to)."""
-    return Queue(f"{service}.rpc.dead-letter", durable=True,
+    """``<service>.rpc.dead-letter``: requests that could not be answered (no reply_to),
+    bound to the platform's dead-letter exchange under ``<service>.rpc`` (not reached through
+    the default exchange, which would let a service's account write into any queue)."""
+    return Queue(f"{service}.rpc.dead-letter",
+                 Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True),
+                 routing_key=f"{service}.rpc", durable=True,
                  queue_arguments={"x-queue-type": "quorum"}, channel=channel)
 
 
@@ -295,8 +300,8 @@ class GuardedRpcConsumer(RpcConsumer):
         try:
             queue = dead_letters(self.container.service_name)
             kept = body if len(body) <= MAX_BODY_BYTES else b""
-            Producer(message.channel).publish(kept, routing_key=queue.name,
-                             exchange="", declare=[queue], delivery_mode=2,
+            Producer(message.channel).publish(kept, routing_key=queue.routing_key,
+                             exchange=queue.exchange, declare=[queue], delivery_mode=2,
                              content_type="application/octet-stream", content_encoding="binary",
                              headers={"x-error": refused.reason, "x-field": refused.field,
                                       "x-routing-key": _routing_key(message)[:255],

@@ -20,6 +20,7 @@ from kombu import Connection, Exchange, Queue
 from services.registry.service import RegistryService
 from shared.broker_accounts import load, password_variable
 from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE
+from shared.edge import dead_letters
 from shared.rpc_client import cluster
 from tests.conftest import OFFICER, ngo_payload
 from tests.integration.conftest import ROOT, start_container, stop_container
@@ -99,12 +100,13 @@ def test_a_service_declares_its_queues_publishes_its_events_and_reads_its_reques
     registry = broker("svc-registry")
     for queue in (*consumer_queues("registry", "licence-status", "licensing.licence.*"),
                   Queue("rpc-registry", RPC, routing_key="registry.*", durable=True),
-                  Queue("registry.rpc.dead-letter", durable=True,
-                        queue_arguments={"x-queue-type": "quorum"})):
+                  dead_letters("registry")):
         declare(registry, queue)
     publish(registry, EVENTS, "registry.ngo.registered")  # the relay
     publish(registry, DEAD_LETTERS, "registry.licence-status")  # a consumer's dead letter
-    publish(registry, "", "registry.rpc.dead-letter")  # the edge's refused requests
+    publish(registry, DEAD_LETTERS, "registry.rpc")  # the edge's refused requests
+    with pytest.raises(AccessRefused):  # but not through the default exchange into any queue
+        publish(broker("svc-registry"), "", "licensing.ngo-directory")
     publish(broker("ui-backoffice"), RPC, "registry.get_ngo")
     assert get(registry, "rpc-registry") is not None
     publish(registry, RPC, str(uuid.uuid4()))  # a reply

@@ -50,7 +50,7 @@ def queues_of(service: type) -> dict[str, list[str]]:
             "consumers": consumers,
             "dead_letters": [f"{c}.dead-letter" for c in consumers]
             + [dead_letters(service.name).name],
-            "exchanges": [EXCHANGE, RPC_EXCHANGE] + ([DEAD_LETTER_EXCHANGE] if consumers else [])}
+            "exchanges": [EXCHANGE, RPC_EXCHANGE, DEAD_LETTER_EXCHANGE]}
 
 
 def test_rabbitmq_definitions_declare_what_the_services_use():
@@ -71,6 +71,8 @@ def test_rabbitmq_definitions_declare_what_the_services_use():
     for service in (RegistryService, LicensingService, MeetingsService, NotifyService):
         queue = dead_letters(service.name)  # requests refused without a reply_to
         assert declared[queue.name]["arguments"] == queue.queue_arguments
+        assert (queue.name, queue.routing_key) in bindings
+        assert queue.exchange.name == DEAD_LETTER_EXCHANGE
 
 
 def test_alert_rules_name_metrics_that_exist():
@@ -96,10 +98,12 @@ def test_each_service_may_use_its_own_queues_and_exchanges():
         names = queues_of(service)
         own = names["rpc"] + names["consumers"] + names["dead_letters"]
         assert allowed(permission["configure"], *own, *names["exchanges"]), service.name
-        assert allowed(permission["write"], *own, *names["exchanges"], DEFAULT_EXCHANGE)
+        assert allowed(permission["write"], *own, *names["exchanges"])
+        assert refused(permission["write"], DEFAULT_EXCHANGE)  # no writing into any queue
         assert allowed(permission["read"], *names["rpc"], *names["consumers"], RPC_EXCHANGE)
+        assert allowed(permission["read"], DEAD_LETTER_EXCHANGE)  # to bind its dead letters
         if names["consumers"]:  # binding needs read on the exchanges
-            assert allowed(permission["read"], EXCHANGE, DEAD_LETTER_EXCHANGE)
+            assert allowed(permission["read"], EXCHANGE)
 
 
 def test_no_service_may_touch_another_services_queues():

@@ -253,7 +253,6 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
                     time.perf_counter() - started)
 
         entrypoint.changes_state = changes_state  # type: ignore[attr-defined]
-        entrypoint.changes_state = changes_state  # type: ignore[attr-defined]
         return rpc(expected_exceptions=PUBLIC_ERRORS)(entrypoint)
 
     return decorate

@@ -29,8 +29,10 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu import Exchange, Producer, Queue
 from kombu.exceptions import MessageStateError
+from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.amqp.publish import Publisher
 from nameko.constants import HEADER_PREFIX
 from nameko.exceptions import serialize
@@ -60,14 +62,9 @@ CONTEXT_TEXT_MAX = {"authorization": 8192, "idempotency_key": 200, "correlation_
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
-ERRORS_OF_CONNECTION: tuple[type[BaseException], ...] = (OSError, EOFError)
-try:  # amqp's and kombu's own connection errors (ConnectionError is not an OSError there)
-    from amqp.exceptions import ConnectionError as AmqpConnectionError
-    from kombu.exceptions import OperationalError as KombuOperationalError
-
-    ERRORS_OF_CONNECTION += (AmqpConnectionError, KombuOperationalError)
-except ImportError:  # pragma: no cover
-    pass
+# a connection gone: the OS's errors, and amqp's and kombu's own (not OSErrors there)
+ERRORS_OF_CONNECTION: tuple[type[BaseException], ...] = (
+    OSError, EOFError, AmqpConnectionError, KombuOperationalError)
 
 
 class Refused(Exception):
@@ -92,7 +89,8 @@ def dead_letters(service: str, channel: Any = None) -> Queue:
                  queue_arguments={"x-queue-type": "quorum"}, channel=channel)
 
 
-def fingerprint(body: bytes) -> str:
+def body_hash(body: bytes) -> str:
+    """What a log or a dead letter says of a body instead of its content."""
     return hashlib.sha256(body).hexdigest()[:16]
 
 
@@ -240,7 +238,7 @@ class GuardedQueueConsumer(QueueConsumer):
             provider.receive(message)
         except Exception:  # the last guard: nothing a message holds may stop the consumer
             log.exception("request could not be handled; dropped (size=%s sha256=%s)",
-                          len(message.body or b""), fingerprint(_bytes(message.body)))
+                          len(message.body or b""), body_hash(_bytes(message.body)))
             self.ack_message(message)
 
     def ack_message(self, message: Any) -> None:
@@ -276,7 +274,7 @@ class GuardedRpcConsumer(RpcConsumer):
         service = self.container.service_name
         body = _bytes(message.body)
         log.warning("%s: request refused (%s; routing key %s, size=%d, sha256=%s)", service,
-                    refused.reason, _routing_key(message), len(body), fingerprint(body))
+                    refused.reason, _routing_key(message), len(body), body_hash(body))
         metrics.RPC_REFUSED.labels(service, refused.reason).inc()
         if refused.reason == "no_reply_to" or not _reply_to(message):
             self._dead_letter(message, refused, body)
@@ -306,7 +304,7 @@ class GuardedRpcConsumer(RpcConsumer):
                              headers={"x-error": refused.reason, "x-field": refused.field,
                                       "x-routing-key": _routing_key(message)[:255],
                                       "x-body-size": len(body),
-                                      "x-body-sha256": fingerprint(body)})
+                                      "x-body-sha256": body_hash(body)})
         except Exception as error:  # noqa: BLE001 - counted and logged; the message is dropped
             log.warning("could not dead-letter a refused request: %s", type(error).__name__)
 

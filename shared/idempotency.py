@@ -29,7 +29,7 @@ TTL_SECONDS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24")) * 3600
 _PURGE_EVERY = 600.0
 
 
-def request_key(method: str, explicit: str | None, actor_id: str | None,
+def request_key(explicit: str | None, actor_id: str | None,
                 request_id: str | None) -> str | None:
     if explicit:
         return f"k:{actor_id or '-'}:{explicit}"

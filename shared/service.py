@@ -123,8 +123,8 @@ class CallContext:
     auth_error: Unauthenticated | None = None  # a token was sent and is not valid: why
     unidentified: Unauthenticated | None = None  # no actor: what the caller is told
 
-    def request_key(self, method: str) -> str | None:
-        return request_key(method, self.idempotency_key,
+    def request_key(self) -> str | None:
+        return request_key(self.idempotency_key,
                            self.actor.id if self.actor else None, self.request_id)
 
     def audit(self) -> dict[str, Any]:
@@ -220,7 +220,7 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
                 check_values(params)
                 answers = getattr(getattr(self, "app", None), "answers", None) if changes_state \
                     else None
-                key = context.request_key(name) if answers is not None else None
+                key = context.request_key() if answers is not None else None
                 if key is None:
                     return call(self, params)
                 return _answered_once(context, answers, key, fingerprint(name, params),

@@ -276,8 +276,8 @@ def _answered_once(context: CallContext, answers: Answers, key: str, request: st
             try:
                 answers.remember(key, request, answer)
             except OUT_OF_SERVICE as error:  # the change is made: its caller gets its answer
-                log.warning("answer not remembered (%s): a retry of this request would not "
-                            "find it", type(error).__name__)
+                log.warning("answer held in memory until the database is back (%s)",
+                            type(error).__name__)
             return answer
     remembered, answer = found
     if remembered != request:

@@ -41,6 +41,10 @@ class EventContract:
         self.service = service
         self.by_topic = {f"{cls.__module__}:{cls.__qualname__}": pub for cls, pub in events.items()}
 
+    def publications(self) -> list[PublicEvent]:
+        """Every published event (each version of each), in declaration order."""
+        return list(self.by_topic.values())
+
     def routing_key(self, pub: PublicEvent) -> str:
         return f"{self.service}.{pub.aggregate}.{pub.name}"
 

@@ -294,7 +294,7 @@ def test_every_published_payload_matches_its_schema(app, frozen_clock):
             jsonschema.validate(event["data"], load_schema(f"{key}.v1"),
                                 format_checker=jsonschema.FormatChecker())
             seen.add(key)
-    assert seen == {LICENSING_EVENTS.routing_key(p) for p in LICENSING_EVENTS.by_topic.values()}
+    assert seen == {LICENSING_EVENTS.routing_key(p) for p in LICENSING_EVENTS.publications()}
 
 
 def test_of_two_conflicting_decisions_on_one_application_one_wins(app):

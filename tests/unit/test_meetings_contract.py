@@ -72,12 +72,12 @@ def everything(app: Meetings, clock) -> None:
 
 
 def test_the_contract_names_exactly_the_issues_routing_keys():
-    keys = {MEETINGS_EVENTS.routing_key(pub) for pub in MEETINGS_EVENTS.by_topic.values()}
+    keys = {MEETINGS_EVENTS.routing_key(pub) for pub in MEETINGS_EVENTS.publications()}
     assert keys == ROUTING_KEYS
 
 
 def test_every_published_event_has_its_json_schema():
-    for pub in MEETINGS_EVENTS.by_topic.values():
+    for pub in MEETINGS_EVENTS.publications():
         name = MEETINGS_EVENTS.schema_name(pub)
         schema = load_schema(name)
         jsonschema.Draft202012Validator.check_schema(schema)

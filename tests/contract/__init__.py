@@ -1,0 +1,1 @@
+"""Tests of the public contract as an outside system sees it (AsyncAPI, a Node subscriber)."""

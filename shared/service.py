@@ -253,6 +253,8 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
                     time.perf_counter() - started)
 
         entrypoint.changes_state = changes_state  # type: ignore[attr-defined]
+        # the argument and result schemas, for the published RPC surface (shared.contracts)
+        entrypoint.schemas = (args, result)  # type: ignore[attr-defined]
         return rpc(expected_exceptions=PUBLIC_ERRORS)(entrypoint)
 
     return decorate

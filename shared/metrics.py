@@ -63,3 +63,14 @@ AUDIT_CHAIN_BROKEN = Gauge("audit_chain_broken",
 AUDIT_BROKEN_AT = Gauge("audit_chain_broken_at",
                         "The first notification id where the audit chain breaks (0: intact)",
                         ["service"])
+
+# consumers catching up from a source's log (shared/consumer.py): at start, and for an event
+# about something the consumer never heard of
+CATCH_UP_EVENTS = Counter("consumer_catch_up_events_total",
+                          "Events fetched from a source's replay_events by a consumer, by what "
+                          "became of them: processed, duplicate, dead_lettered",
+                          ["service", "consumer", "source", "outcome"])
+CATCH_UP_PENDING = Gauge("consumer_catch_up_pending",
+                         "1 while a consumer has not yet read a source's log up to its head "
+                         "(the source is not up: retried in the background)",
+                         ["service", "consumer", "source"])

@@ -67,15 +67,16 @@ class Lease:
 
 def cloudevents_for(app: ServiceApplication, contract: EventContract,
                     notifications: Sequence[Notification]) -> list[tuple[str, dict[str, Any]]]:
-    """The (routing key, CloudEvent) of each published one among these stored events; each
-    carries its audit chain link (extension ``audithash``, ``shared/audit.py``)."""
+    """The (routing key, CloudEvent) of each publication of these stored events, in log
+    order, a stored event's versions oldest first (v1, then v2 beside it while v1 is
+    deprecated); each carries its audit chain link (extension ``audithash``,
+    ``shared/audit.py``)."""
     links = dict(app.recorder.chain_links(notifications[0].id - 1, notifications[-1].id)) \
         if notifications and hasattr(app.recorder, "chain_links") else {}
     messages = []
     for notification in notifications:
         event = app.mapper.to_domain_event(notification)
-        message = contract.cloudevent(notification.id, notification.topic, event)
-        if message is not None:
+        for message in contract.cloudevents(notification.id, notification.topic, event):
             if notification.id in links:
                 message[1]["audithash"] = links[notification.id]
             messages.append(message)

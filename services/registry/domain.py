@@ -67,7 +67,8 @@ def require_registrar(actor: Actor, scope: str, county: str | None) -> None:
         raise Forbidden("سمن استانی را فقط کارشناس ثبت استانداری ثبت یا تغییر می‌دهد.")
 
 
-def check_founders(founders: list[dict[str, Any]], rules: Rules, today: date) -> None:
+def check_founders(founders: list[dict[str, Any]], fields: list[str], rules: Rules,
+                   today: date) -> None:
     if len(founders) < rules.min_founders:
         raise ValidationFailed.field("founders", f"دست‌کم {rules.min_founders} مؤسس لازم است.")
     ids = [f["national_id"] for f in founders]
@@ -80,6 +81,23 @@ def check_founders(founders: list[dict[str, Any]], rules: Rules, today: date) ->
     if sum(bool(f["expert"]) for f in founders) < rules.min_experts:
         raise ValidationFailed.field(
             "founders", f"دست‌کم {rules.min_experts} مؤسس باید در حوزه فعالیت تخصص داشته باشند.")
+    for i, founder in enumerate(founders):
+        check_expertise(founder, fields, f"founders.{i}.expertise")
+
+
+def check_expertise(founder: dict[str, Any], fields: list[str], name: str) -> None:
+    """An expert founder may say which of the NGO's fields of activity they are expert in."""
+    expertise = founder.get("expertise")
+    if expertise is None:
+        return
+    if not founder["expert"]:
+        raise ValidationFailed.field(name, "حوزه تخصص فقط برای مؤسس متخصص گفته می‌شود.")
+    if len(set(expertise)) != len(expertise):
+        raise ValidationFailed.field(name, "یک حوزه تخصص دو بار آمده است.")
+    outside = [code for code in expertise if code not in fields]
+    if outside:
+        raise ValidationFailed.field(name, "حوزه تخصص باید از حوزه‌های فعالیت همین سمن باشد: "
+                                     + "، ".join(outside))
 
 
 def check_board(members: list[dict[str, Any]]) -> None:
@@ -91,7 +109,27 @@ def check_board(members: list[dict[str, Any]]) -> None:
 
 
 class Ngo(AuditedAggregate):
-    @event("Registered")
+    class Registered(AuditedAggregate.Created):
+        """Version 2: each founder has ``expertise``, the NGO's fields of activity they are
+        expert in, or None when not stated. Version 1 (stored before 2026-11-26) had no
+        ``expertise``: it is upcast as None, not stated, never guessed."""
+
+        class_version = 2
+        name: str
+        fields: list[str]
+        scope: str
+        county: str | None
+        address: str
+        phone: str
+        email: str
+        founders: list[dict[str, Any]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["founders"] = [{**founder, "expertise": None}
+                                 for founder in state["founders"]]
+
+    @event(Registered)
     def __init__(self, name: str, fields: list[str], scope: str, county: str | None,
                  address: str, phone: str, email: str, founders: list[dict[str, Any]],
                  audit: dict[str, Any]):

@@ -19,14 +19,31 @@ def _person(person: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def _registered(e: Any) -> dict[str, Any]:
+    """v1, deprecated: as published before v2, byte for byte (``expert`` a flag)."""
     return {"ngo_id": str(e.originator_id), "name": e.name, "fields": list(e.fields),
             "scope": e.scope, "county": e.county, "address": e.address, "phone": e.phone,
             "email": e.email, "status": "awaiting_licence",
             "founders": [_person(p, "expert") for p in e.founders]}
 
 
+def _founder_v2(founder: dict[str, Any]) -> dict[str, Any]:
+    """A founder's roles, and the fields an expert is expert in (None: not stated)."""
+    expert = bool(founder["expert"])
+    return {**_person(founder), "roles": ["founder", "expert"] if expert else ["founder"],
+            "expertise": (None if founder["expertise"] is None else list(founder["expertise"]))
+            if expert else []}
+
+
+def _registered_v2(e: Any) -> dict[str, Any]:
+    """v2: founders are masked persons with roles (``founder``, ``expert``) and expertise."""
+    return {**_registered(e), "founders": [_founder_v2(p) for p in e.founders]}
+
+
+# v1 stays published, unchanged, beside v2 until its sunset (shared/contracts/README.md)
 REGISTRY_EVENTS = EventContract("registry", {
-    Ngo.Registered: PublicEvent("ngo", "registered", _registered),
+    Ngo.Registered: (
+        PublicEvent("ngo", "registered", _registered, deprecated=True, sunset="2027-05-26"),
+        PublicEvent("ngo", "registered", _registered_v2, version=2)),
     Ngo.BoardChanged: PublicEvent("ngo", "board_changed", lambda e: {
         "ngo_id": str(e.originator_id),
         "members": [_person(m, "position") for m in e.members]}),

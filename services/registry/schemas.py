@@ -41,6 +41,8 @@ class Founder(Strict):
     national_id = NationalId(required=True)
     birth_date = FlexibleDate("birth", required=True)
     expert = f.Boolean(required=True)
+    # the NGO's fields an expert founder is expert in (optional; registry.ngo.registered.v2)
+    expertise = optional(Listed(code_field(), "fields", min=1))
 
 
 class BoardMember(Strict):
@@ -114,6 +116,7 @@ class PersonOut(Out):
     birth_date = FlexibleDate()
     birth_date_jalali = f.Method("_birth_jalali")
     expert = f.Boolean()
+    expertise = f.List(f.String())
     position = f.String()
 
     def _birth_jalali(self, person: dict[str, Any]) -> str | None:

@@ -1,5 +1,6 @@
-"""The public event contract: which stored events leave a service, under which names,
-with which payload. JSON Schemas for every payload live in ``schemas/`` beside this file.
+"""The public event contract: which stored events leave a service, under which names and
+versions, with which payload. JSON Schemas for every payload live in ``schemas/`` beside this
+file; the rules for changing an event (versions, deprecation, upcasting) in ``README.md``.
 """
 
 from __future__ import annotations
@@ -26,54 +27,100 @@ def schema_base_uri() -> str:
 
 @dataclass(frozen=True)
 class PublicEvent:
-    """How one stored event class is published: ``<service>.<aggregate>.<name>`` v``version``."""
+    """How one stored event class is published: ``<service>.<aggregate>.<name>`` v``version``.
+
+    ``deprecated``: a newer version is published beside this one, which is still published,
+    unchanged, until ``sunset`` (an ISO date) at least; shared/contracts/README.md has the
+    rules."""
 
     aggregate: str
     name: str
     data: Callable[[Any], dict[str, Any]]
     version: int = 1
+    deprecated: bool = False
+    sunset: str | None = None
 
 
 class EventContract:
-    """A service's published events, keyed by the stored event's topic."""
+    """A service's published events, keyed by the stored event's topic: each stored class is
+    published as one PublicEvent, or as several versions of one event (oldest first) while
+    the older ones are deprecated."""
 
-    def __init__(self, service: str, events: dict[type, PublicEvent]):
+    def __init__(self, service: str,
+                 events: dict[type, PublicEvent | tuple[PublicEvent, ...]]):
         self.service = service
-        self.by_topic = {f"{cls.__module__}:{cls.__qualname__}": pub for cls, pub in events.items()}
+        self.by_topic: dict[str, tuple[PublicEvent, ...]] = {}
+        for cls, pubs in events.items():
+            versions = pubs if isinstance(pubs, tuple) else (pubs,)
+            _check_versions(f"{cls.__module__}:{cls.__qualname__}", versions)
+            self.by_topic[f"{cls.__module__}:{cls.__qualname__}"] = versions
 
     def publications(self) -> list[PublicEvent]:
         """Every published event (each version of each), in declaration order."""
-        return list(self.by_topic.values())
+        return [pub for versions in self.by_topic.values() for pub in versions]
 
-    def routing_key(self, pub: PublicEvent) -> str:
+    def event_name(self, pub: PublicEvent) -> str:
+        """``<service>.<aggregate>.<name>``, the same for every version."""
         return f"{self.service}.{pub.aggregate}.{pub.name}"
 
-    def schema_name(self, pub: PublicEvent) -> str:
-        return f"{self.routing_key(pub)}.v{pub.version}"
+    def routing_key(self, pub: PublicEvent) -> str:
+        """v1 is the plain event name (as before versions); v``N`` adds ``.vN``, so a queue
+        bound to ``registry.ngo.registered`` or ``registry.ngo.*`` never gets a v2."""
+        name = self.event_name(pub)
+        return name if pub.version == 1 else f"{name}.v{pub.version}"
 
-    def cloudevent(self, sequence: int, topic: str, event: Any) -> tuple[str, dict] | None:
-        """The routing key and CloudEvent for a stored event, or None if it is internal."""
-        pub = self.by_topic.get(topic)
-        if pub is None:
-            return None
+    def schema_name(self, pub: PublicEvent) -> str:
+        return f"{self.event_name(pub)}.v{pub.version}"
+
+    def event_type(self, pub: PublicEvent) -> str:
+        return f"ir.isfahan.social.{self.schema_name(pub)}"
+
+    def cloudevents(self, sequence: int, topic: str, event: Any) -> list[tuple[str, dict]]:
+        """The routing key and CloudEvent of each published version of a stored event
+        (oldest first; none if it is internal). Every version has the same ``sequence``;
+        v1's ``id`` is derived from the stored event alone, as before versions, and v``N``'s
+        from v1's and ``N``, so every re-publication has the same ids."""
+        published = []
         audit = event.audit
-        key = self.routing_key(pub)
-        return key, {
-            "specversion": "1.0",
-            "id": str(uuid.uuid5(_ID_NAMESPACE,
-                                 f"{self.service}/{event.originator_id}/{event.originator_version}")),
-            "source": f"/isfahan/social/{self.service}",
-            "type": f"ir.isfahan.social.{key}.v{pub.version}",
-            "subject": str(event.originator_id),
-            "time": event.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "dataschema": f"{schema_base_uri()}/{self.schema_name(pub)}.json",
-            "sequence": format_sequence(sequence),
-            "actor": audit["actor"]["id"],
-            "correlationid": audit["correlation_id"],
-            "causationid": audit.get("causation_id") or audit["correlation_id"],
-            "data": pub.data(event),
-        }
+        first_id = uuid.uuid5(_ID_NAMESPACE,
+                              f"{self.service}/{event.originator_id}/{event.originator_version}")
+        for pub in self.by_topic.get(topic, ()):
+            event_id = first_id if pub.version == 1 else uuid.uuid5(
+                _ID_NAMESPACE, f"{first_id}/v{pub.version}")
+            published.append((self.routing_key(pub), {
+                "specversion": "1.0",
+                "id": str(event_id),
+                "source": f"/isfahan/social/{self.service}",
+                "type": self.event_type(pub),
+                "subject": str(event.originator_id),
+                "time": event.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "datacontenttype": "application/json",
+                "dataschema": f"{schema_base_uri()}/{self.schema_name(pub)}.json",
+                "sequence": format_sequence(sequence),
+                "actor": audit["actor"]["id"],
+                "correlationid": audit["correlation_id"],
+                "causationid": audit.get("causation_id") or audit["correlation_id"],
+                "data": pub.data(event),
+            }))
+        return published
+
+
+def _check_versions(topic: str, versions: tuple[PublicEvent, ...]) -> None:
+    """One event, versions in increasing order, every one but the newest deprecated."""
+    numbers = [p.version for p in versions]
+    if (not versions or numbers != sorted(set(numbers)) or numbers[0] < 1
+            or len({(p.aggregate, p.name) for p in versions}) != 1
+            or any(not p.deprecated for p in versions[:-1]) or versions[-1].deprecated):
+        raise ValueError(f"{topic}: one event's versions, oldest first, every one but the "
+                         "newest deprecated")
+
+
+def routing_key_of(event_type: str) -> str:
+    """The routing key a CloudEvent ``type`` is published under (for a reader of replay or
+    the stream, which hold every version): ``...registered.v1`` -> ``registry.ngo.registered``,
+    ``...registered.v2`` -> ``registry.ngo.registered.v2``."""
+    name, _, version = event_type.removeprefix("ir.isfahan.social.").rpartition(".v")
+    return name if version == "1" else f"{name}.v{version}"
 
 
 def format_sequence(position: int) -> str:

@@ -128,7 +128,8 @@ def test_a_late_subscriber_replays_what_it_missed(registry, rpc, subscribe):
     published = [live.next_json(), live.next_json()]
     page = rpc.registry.replay_events(after=0, limit=1)
     rest = rpc.registry.replay_events(after=page["next"], limit=100)
-    replayed = page["events"] + rest["events"]
+    # replay holds every published version; a subscriber of v1 keeps the v1 ones
+    replayed = [e for e in page["events"] + rest["events"] if e["type"].endswith(".v1")]
     assert [e["subject"] for e in replayed] == [first, second]
     assert replayed == published  # the same ids, sequences and payloads as on the bus
     assert rest["next"] == rest["head"]

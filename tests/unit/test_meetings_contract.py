@@ -91,9 +91,9 @@ def test_every_stored_event_is_published_with_a_valid_payload(app, frozen_clock)
     checker = jsonschema.FormatChecker()
     for notification in app.notifications(0, 1000):
         event = app.mapper.to_domain_event(notification)
-        published = MEETINGS_EVENTS.cloudevent(notification.id, notification.topic, event)
-        assert published is not None, notification.topic
-        key, cloudevent = published
+        published = MEETINGS_EVENTS.cloudevents(notification.id, notification.topic, event)
+        assert len(published) == 1, notification.topic
+        [(key, cloudevent)] = published
         jsonschema.validate(cloudevent["data"], load_schema(cloudevent["type"].removeprefix(
             "ir.isfahan.social.")), format_checker=checker)
         assert cloudevent["actor"] and cloudevent["correlationid"]
@@ -107,8 +107,8 @@ def test_per_member_votes_stay_inside_the_service(app):
     do(app, "pass_resolution", SECRETARY, **resolution_payload(
         meeting_id, votes={"by_member": {"u-300": "yes", "m-1": "no"}}))
     last = app.notifications(app.max_notification_id() - 1, 1)[0]
-    _, cloudevent = MEETINGS_EVENTS.cloudevent(last.id, last.topic,
-                                               app.mapper.to_domain_event(last))
+    [(_, cloudevent)] = MEETINGS_EVENTS.cloudevents(last.id, last.topic,
+                                                    app.mapper.to_domain_event(last))
     assert "by_member" not in cloudevent["data"]["votes"]
 
 

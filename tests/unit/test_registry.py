@@ -154,7 +154,7 @@ def test_every_event_records_who_and_on_whose_behalf(app):
 def test_published_cloudevent_carries_the_contract_attributes(app):
     register(app)
     notification = app.notifications(0, 10)[0]
-    key, event = REGISTRY_EVENTS.cloudevent(
+    (key, event), _v2 = REGISTRY_EVENTS.cloudevents(
         notification.id, notification.topic, app.mapper.to_domain_event(notification))
     assert key == "registry.ngo.registered"
     assert event["type"] == "ir.isfahan.social.registry.ngo.registered.v1"
@@ -162,8 +162,8 @@ def test_published_cloudevent_carries_the_contract_attributes(app):
     assert event["actor"] == "u-1" and event["correlationid"] == "corr-1"
     assert event["data"]["founders"][0]["national_id_masked"] == "049****899"
     assert "0499370899" not in str(event)
-    again = REGISTRY_EVENTS.cloudevent(
-        notification.id, notification.topic, app.mapper.to_domain_event(notification))[1]
+    again = REGISTRY_EVENTS.cloudevents(
+        notification.id, notification.topic, app.mapper.to_domain_event(notification))[0][1]
     assert again["id"] == event["id"]
 
 

@@ -3,19 +3,17 @@ it, nothing that changes state is a public read, and the README shows the same t
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
 import pytest
-from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
-from nameko.rpc import Rpc
 
 from services.licensing.service import LicensingService
 from services.meetings.service import MeetingsService
 from services.notify.service import NotifyService
 from services.registry.service import RegistryService
 from shared import access
+from shared.contracts import rpc_surface
 from shared.domain import Actor
 from shared.errors import Forbidden, Unauthenticated
 
@@ -25,12 +23,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def rpc_methods(cls: type) -> dict[str, bool]:
     """Every nameko RPC entrypoint of a service class → whether it changes state."""
-    found = {}
-    for name, member in inspect.getmembers(cls):
-        entrypoints = getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ())
-        if any(isinstance(e, Rpc) for e in entrypoints):
-            found[name] = getattr(member, "changes_state", None)
-    return found
+    return {name: getattr(member, "changes_state", None)
+            for name, member in rpc_surface.rpc_methods(cls).items()}
 
 
 @pytest.mark.parametrize("cls", SERVICES, ids=lambda c: c.name)

@@ -1,51 +1,150 @@
-"""Handling another service's events exactly once in effect.
+"""Handling another service's events exactly once in effect, without ever stalling.
 
 The handler decides what changes (aggregates, returned); the change and the "seen
 (consumer, source, sequence)" tracking record commit in one transaction. A duplicate or a
-redelivery finds the record and changes nothing. A failure is retried a few times, then
-the message goes to the consumer's dead-letter queue with its error: never dropped.
-No framework here; the nameko entrypoint in ``shared.service`` feeds it.
+redelivery finds the record and changes nothing. Tracking is one row per handled event
+(``SINGLE_ROW_TRACKING=no``, key ``(application_name, notification_id)``) and a duplicate is
+found by its exact row, never by "at most the highest seen" (eventsourcing's
+``has_tracking_id``): so an older event handled after newer ones, as a catch-up does, is
+recorded and counted once like any other.
+
+A failure that no retry can mend (``DETERMINISTIC``: not found, invalid state, invalid
+data, a missing field, not a CloudEvent) goes to the consumer's dead-letter queue at once;
+any other (database or broker down, a version conflict) is retried with backoff first.
+Never dropped; the error in its headers carries no national id, phone, e-mail or token.
+
+A handler that meets an event about something it never heard of raises ``MissingHistory``
+(naming the source that tells of it): the consumer reads that source's log through its
+``replay_events`` (``SourceLog``), handles what it missed, in order, then the event again.
+At start the consumer reads each source's log from where its last catch-up ended up to the
+head (``catch_up``) before its queue, so a queue made late, purged or lost misses nothing;
+a source that is not up is retried in the background while the queue is read.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from kombu import Connection, Exchange, Queue, binding
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared import metrics
-from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE, decode
+from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE, decode, encode
+from shared.errors import InvalidState, NotFound, ValidationFailed
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Sequence[Any]]
 DeadLetter = Callable[[dict[str, Any], dict[str, Any]], None]
+# (source, after) -> a page of its replay_events: {"events", "next", "head"}
+Replay = Callable[[str, int], dict[str, Any]]
+
+PAGE = 200
 
 
 class PoisonMessage(Exception):
     """Not a CloudEvent this consumer can ever process: no retry helps."""
 
 
+class MissingHistory(NotFound):
+    """The event is about something this consumer never heard of (an NGO, a meeting): the
+    history it missed is in ``source``'s log. Raised by handlers where they would say
+    ``NotFound`` about another service's aggregate."""
+
+    def __init__(self, message: str, source: str):
+        super().__init__(message, {"source": source})
+        self.source = source
+
+    @classmethod
+    def of(cls, source: str, missed: NotFound) -> MissingHistory:
+        return cls(missed.message, source)
+
+
+class SourceUnavailable(Exception):
+    """A source's log could not be read (the service is not up, or did not answer)."""
+
+
+# no retry mends these: the same message fails the same way every time
+DETERMINISTIC: tuple[type[BaseException], ...] = (
+    PoisonMessage, NotFound, InvalidState, ValidationFailed, KeyError, TypeError, ValueError)
+
+# what must never leave in a header or a log line: e-mail addresses, runs of 10 or more
+# digits (national ids, phone numbers, in any script), tokens
+_PERSONAL = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|(?<![\w-])\+?\d(?:[\s-]?\d){9,}(?![\w-])"
+    r"|Bearer\s+\S+|eyJ[\w-]*\.[\w-]*\.[\w-]*")
+
+
+def redact(text: str) -> str:
+    return _PERSONAL.sub("…", text)
+
+
+def error_text(error: BaseException) -> str:
+    """What a dead letter and the log say of an error: its type and, for invalid data, the
+    fields named (never the values: a validation message may echo them)."""
+    if isinstance(error, ValidationFailed):
+        return f"ValidationFailed: {', '.join(map(str, error.details)) or '—'}"[:2000]
+    if isinstance(error, KeyError):
+        return f"KeyError: field {redact(str(error))} missing"[:2000]
+    return f"{type(error).__name__}: {redact(str(error))}"[:2000]
+
+
+def source_of(cloudevent: dict[str, Any]) -> str:
+    try:
+        return str(cloudevent["source"]).rstrip("/").rsplit("/", 1)[-1]
+    except (KeyError, TypeError, AttributeError):
+        raise PoisonMessage("پیام یک CloudEvent معتبر با source و sequence نیست.") from None
+
+
 def tracking_for(consumer: str, cloudevent: dict[str, Any]) -> Tracking:
     try:
-        source = cloudevent["source"].rstrip("/").rsplit("/", 1)[-1]
-        return Tracking(f"{consumer}<-{source}", int(cloudevent["sequence"]))
+        return Tracking(f"{consumer}<-{source_of(cloudevent)}", int(cloudevent["sequence"]))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise PoisonMessage("پیام یک CloudEvent معتبر با source و sequence نیست.") from None
 
 
+def routing_key_of(cloudevent: dict[str, Any]) -> str:
+    """``ir.isfahan.social.registry.ngo.registered.v1`` -> ``registry.ngo.registered``."""
+    kind = str(cloudevent.get("type", "")).removeprefix("ir.isfahan.social.")
+    return re.sub(r"\.v\d+$", "", kind)
+
+
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: ``*`` one word, ``#`` zero or more."""
+
+    def match(p: list[str], k: list[str]) -> bool:
+        if not p:
+            return not k
+        if p[0] == "#":
+            return any(match(p[1:], k[i:]) for i in range(len(k) + 1))
+        return bool(k) and p[0] in ("*", k[0]) and match(p[1:], k[1:])
+
+    return match(pattern.split("."), key.split("."))
+
+
 class Subscription:
     def __init__(self, app: ServiceApplication, service: str, name: str, handler: Handler, *,
+                 routing_keys: Sequence[str] = (), replay: Replay | None = None,
                  attempts: int = 3, backoff: float = 0.2):
         self.app, self.service, self.name, self.handler = app, service, name, handler
+        self.routing_keys, self.replay = tuple(routing_keys), replay
         self.attempts, self.backoff = attempts, backoff
+        self._reading: set[str] = set()  # sources whose log is being read now
+
+    @property
+    def sources(self) -> list[str]:
+        """The services this subscription hears, in the order of its routing keys."""
+        return list(dict.fromkeys(key.split(".", 1)[0] for key in self.routing_keys))
 
     def process(self, cloudevent: dict[str, Any]) -> str:
         """Handle once: 'processed' or 'duplicate'. Raises what the handler raises."""
@@ -61,46 +160,149 @@ class Subscription:
             raise
         return "processed"
 
+    def handle(self, cloudevent: dict[str, Any], dead_letter: DeadLetter) -> str:
+        """``process``; when the handler never heard of what the event is about, read the
+        history it missed from the source's log first, then try once more."""
+        try:
+            return self.process(cloudevent)
+        except MissingHistory as missing:
+            if self.replay is None or missing.source in self._reading:
+                raise
+            own = missing.source == source_of(cloudevent)
+            log.info("%s: %s: history missing; reading %s's log", self.name,
+                     cloudevent.get("id"), missing.source)
+            self.catch_up(missing.source, dead_letter,
+                          upto=int(cloudevent["sequence"]) - 1 if own else None)
+            return self.process(cloudevent)
+
     def receive(self, cloudevent: dict[str, Any], dead_letter: DeadLetter) -> str:
-        """Process with retries; after the last failure hand it to ``dead_letter``."""
+        """Handle; a deterministic failure is dead-lettered at once, any other is retried
+        with backoff and dead-lettered after the last attempt."""
         error: BaseException | None = None
         for attempt in range(1, self.attempts + 1):
             try:
                 if "_undecodable" in cloudevent:
                     raise PoisonMessage("بدنه پیام JSON معتبر نیست.")
-                outcome = self.process(cloudevent)
+                outcome = self.handle(cloudevent, dead_letter)
                 self._count(outcome)
                 return outcome
-            except PoisonMessage as exc:
+            except DETERMINISTIC as exc:
                 error = exc
                 break
-            except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead-lettered
+            except Exception as exc:  # noqa: BLE001 - transient: retried, then dead-lettered
                 error = exc
-                log.warning("%s: attempt %d failed: %s", self.name, attempt, exc)
+                log.warning("%s: attempt %d failed: %s", self.name, attempt, error_text(exc))
                 if attempt < self.attempts:
                     self._count("retried")
                     time.sleep(self.backoff * 2 ** (attempt - 1))
         assert error is not None
         dead_letter(cloudevent, {
-            "x-error": f"{type(error).__name__}: {error}"[:2000],
-            "x-error-traceback": "".join(traceback.format_exception(error))[-4000:],
+            "x-error": error_text(error),
+            "x-error-traceback": redact("".join(traceback.format_exception(error)))[-4000:],
             "x-attempts": attempt,
             "x-consumer": self.name,
             "x-failed-at": datetime.now(UTC).isoformat(),
         })
         self._count("dead_lettered")
-        log.error("%s: dead-lettered %s: %s", self.name, cloudevent.get("id"), error)
+        log.error("%s: dead-lettered %s: %s", self.name, cloudevent.get("id"), error_text(error))
         return "dead_lettered"
+
+    def catch_up(self, source: str, dead_letter: DeadLetter, upto: int | None = None,
+                 beat: Callable[[], None] = lambda: None) -> int:
+        """Read ``source``'s log from where the last catch-up ended up to ``upto`` (or its
+        head) and receive every event this subscription's routing keys select, in order;
+        the position reached is kept (a tracking row ``<consumer><-<source>:read``), page by
+        page. Returns how many events were fetched; ``SourceUnavailable`` if the log cannot
+        be read (what was read stays read)."""
+        assert self.replay is not None
+        marker = f"{self.name}<-{source}:read"
+        position = self.app.recorder.max_tracking_id(marker) or 0
+        fetched = 0
+        self._reading.add(source)
+        try:
+            while upto is None or position < upto:
+                try:
+                    page = self.replay(source, position)
+                    events, head, after = page["events"], int(page["head"]), int(page["next"])
+                except SourceUnavailable:
+                    raise
+                except Exception as error:  # noqa: BLE001 - whatever the RPC raised
+                    raise SourceUnavailable(f"{source}: {error_text(error)}") from None
+                end = head if upto is None else min(upto, head)
+                for event in events:
+                    sequence = int(event.get("sequence") or 0)
+                    if sequence > end:
+                        break
+                    if any(topic_matches(p, routing_key_of(event)) for p in self.routing_keys):
+                        fetched += 1
+                        outcome = self.receive(event, lambda e, headers: dead_letter(
+                            e, {**headers, "x-replayed-from": source}))
+                        metrics.CATCH_UP_EVENTS.labels(self.service, self.name, source,
+                                                       outcome).inc()
+                reached = min(after, end)
+                if reached > position:
+                    self._mark(marker, reached)
+                if after <= position or after >= end:
+                    break
+                position = after
+                beat()
+        finally:
+            self._reading.discard(source)
+        return fetched
+
+    def _mark(self, marker: str, position: int) -> None:
+        try:
+            self.app.recorder.insert_tracking(Tracking(marker, position))
+        except IntegrityError:
+            pass  # another instance read as far
 
     def _count(self, outcome: str) -> None:
         metrics.CONSUMED.labels(self.service, self.name, outcome).inc()
 
 
+class SourceLog:
+    """Other services' logs through their ``replay_events`` RPC, asked as this consumer:
+    the correlation id names it, and the reply queue is the consumer's service's
+    (``rpc.reply-<service>-<uuid>``). ``replay_events`` is a public read (CloudEvents carry
+    no personal data), so no token is sent."""
+
+    def __init__(self, amqp_uri: str, service: str, consumer: str, timeout: float = 10.0):
+        self.amqp_uri, self.service, self.consumer = amqp_uri, service, consumer
+        self.timeout = timeout
+
+    def up(self, source: str) -> bool:
+        """Whether any instance of ``source`` is reading its RPC queue now (a request to a
+        service that is down would wait out the whole timeout)."""
+        try:
+            with Connection(self.amqp_uri, connect_timeout=5) as conn:
+                channel = conn.channel()
+                _, _, consumers = channel.queue_declare(f"rpc-{source}", passive=True)
+                return consumers > 0
+        except Exception:  # noqa: BLE001 - not declared, refused, or no broker: not up
+            return False
+
+    def __call__(self, source: str, after: int) -> dict[str, Any]:
+        if not self.up(source):
+            raise SourceUnavailable(f"{source} is not up")
+        service = self.service
+
+        class Proxy(ClusterRpcProxy):
+            class ServiceContainer(ClusterRpcProxy.ServiceContainer):
+                service_name = service
+
+        data = {"correlation_id": f"{service}.{self.consumer}:catch-up:{uuid.uuid4()}"}
+        with Proxy({"AMQP_URI": self.amqp_uri}, context_data=data,
+                   timeout=self.timeout) as proxy:
+            return getattr(proxy, source).replay_events(after=after, limit=PAGE)
+
+
 class ConsumerLoop:
     """Feeds one durable queue, bound to the events exchange, into a ``Subscription``.
 
-    Messages are handled one at a time, in queue order, and acknowledged only after they
-    are processed or safely in the dead-letter queue (published with a confirm).
+    Binds the queue, reads each source's log up to its head (``Subscription.catch_up``),
+    then the queue: messages one at a time, in queue order, acknowledged only after they
+    are processed or safely in the dead-letter queue (published with a confirm). A source
+    that is not up is tried again in the background (1 s, doubling to 60 s).
     """
 
     def __init__(self, subscription: Subscription, amqp_uri: str, routing_keys: Sequence[str]):
@@ -114,6 +316,13 @@ class ConsumerLoop:
         self.dead_letter_queue = Queue(f"{self.queue_name}.dead-letter", self.dead_letters,
                                        routing_key=self.queue_name, durable=True,
                                        queue_arguments={"x-queue-type": "quorum"})
+        # source -> (when to try next, how long to wait after that)
+        self.pending: dict[str, tuple[float, float]] = {}
+        if subscription.replay is not None:
+            self.pending = {source: (0.0, 1.0) for source in subscription.sources}
+        for source in self.pending:
+            metrics.CATCH_UP_PENDING.labels(subscription.service, subscription.name,
+                                            source).set(1)
 
     def run(self, stop: Any) -> None:
         backoff = 0.5
@@ -123,6 +332,7 @@ class ConsumerLoop:
                                 transport_options={"confirm_publish": True}) as conn:
                     self._declare(conn)
                     self._producer = conn.Producer(exchange=self.dead_letters)
+                    self._catch_up(conn)
                     with conn.Consumer(self.queue, on_message=self._on_message,
                                        prefetch_count=20):
                         backoff = 0.5
@@ -131,6 +341,7 @@ class ConsumerLoop:
                                 conn.drain_events(timeout=1)
                             except TimeoutError:
                                 conn.heartbeat_check()
+                            self._catch_up(conn)
             except Exception:
                 log.exception("consumer %s: connection failed; retrying", self.queue_name)
                 stop.wait(backoff)
@@ -141,10 +352,34 @@ class ConsumerLoop:
         self.queue(channel).declare()
         self.dead_letter_queue(channel).declare()
 
+    def _catch_up(self, conn: Any) -> None:
+        """Each source not yet read up to its head, when its turn has come."""
+        sub = self.subscription
+        for source, (due, wait) in list(self.pending.items()):
+            if time.monotonic() < due:
+                continue
+            try:
+                fetched = sub.catch_up(source, self._dead_letter_event, beat=conn.heartbeat_check)
+            except SourceUnavailable as error:
+                self.pending[source] = (time.monotonic() + wait, min(wait * 2, 60.0))
+                log.warning("%s: cannot read %s's log yet (%s); reading the queue meanwhile, "
+                            "trying again in %.0f s", self.queue_name, source, error, wait)
+                continue
+            del self.pending[source]
+            metrics.CATCH_UP_PENDING.labels(sub.service, sub.name, source).set(0)
+            log.info("%s: caught up with %s's log (%d events fetched)", self.queue_name,
+                     source, fetched)
+
     def _on_message(self, message: Any) -> None:
         cloudevent = decode(message.body)
-        self.subscription.receive(cloudevent, lambda _event, headers: self._dead_letter(
-            message, headers))
+
+        def dead_letter(event: dict[str, Any], headers: dict[str, Any]) -> None:
+            if event is cloudevent:
+                self._dead_letter(message, headers)
+            else:  # one it read from a source's log on the way
+                self._dead_letter_event(event, headers)
+
+        self.subscription.receive(cloudevent, dead_letter)
         message.ack()
 
     def _dead_letter(self, message: Any, headers: dict[str, Any]) -> None:
@@ -152,3 +387,9 @@ class ConsumerLoop:
                                content_type=message.content_type or "application/octet-stream",
                                content_encoding=message.content_encoding or "binary",
                                headers={**(message.headers or {}), **headers}, retry=False)
+
+    def _dead_letter_event(self, cloudevent: dict[str, Any], headers: dict[str, Any]) -> None:
+        """A failed event read from a source's log (not from the queue)."""
+        self._producer.publish(encode(cloudevent), routing_key=self.queue_name, delivery_mode=2,
+                               content_type="application/cloudevents+json",
+                               content_encoding="utf-8", headers=headers, retry=False)

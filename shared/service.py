@@ -28,7 +28,7 @@ from nameko.timer import timer
 from psycopg_pool import PoolTimeout
 
 from shared import access, audit, auth, green, metrics
-from shared.consumer import ConsumerLoop, Subscription
+from shared.consumer import ConsumerLoop, SourceLog, Subscription
 from shared.contracts import EventContract
 from shared.domain import Actor, Audit
 from shared.edge import check_values, rpc
@@ -88,8 +88,10 @@ class Runtime(DependencyProvider):
                 batch_size=int(os.environ.get("RELAY_BATCH_SIZE", "200")),
                 poll_interval=float(os.environ.get("RELAY_POLL_INTERVAL", "1.0"))).run)
         for spec in self.consumes:
-            subscription = Subscription(self.app, self.contract.service, spec.name,
-                                        getattr(self.app, spec.handler))
+            subscription = Subscription(  # catch-up and missing history: from the sources' logs
+                self.app, self.contract.service, spec.name, getattr(self.app, spec.handler),
+                routing_keys=spec.routing_keys,
+                replay=SourceLog(amqp_uri, self.contract.service, spec.name))
             self.loops.append(ConsumerLoop(subscription, amqp_uri, spec.routing_keys).run)
 
     def start(self) -> None:

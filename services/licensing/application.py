@@ -23,8 +23,9 @@ from services.licensing.domain.rules import (
 from services.licensing.projection import LicensingIndex
 from shared import reference
 from shared.clock import clock
+from shared.consumer import MissingHistory
 from shared.domain import SYSTEM, Actor, Audit
-from shared.errors import Forbidden, InvalidState, ValidationFailed
+from shared.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from shared.jalali import jalali_year
 from shared.store import ServiceApplication, store_env
 
@@ -54,7 +55,10 @@ class Licensing(ServiceApplication):
                              phone=data.get("phone", ""), audit=audit)]
         if kind not in ("registry.ngo.details_changed", "registry.ngo.dissolved"):
             return []
-        ngo = self._ngo(data["ngo_id"])
+        try:
+            ngo = self._ngo(data["ngo_id"])
+        except NotFound as missed:  # registered before this consumer heard of it
+            raise MissingHistory.of("registry", missed) from None
         if kind == "registry.ngo.dissolved":
             ngo.dissolve(audit)
         else:

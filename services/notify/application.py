@@ -44,6 +44,7 @@ from services.notify.reactions import (
 from services.notify.sending import Attempt, Sender
 from services.notify.skips import Skips
 from shared.clock import clock
+from shared.consumer import MissingHistory
 from shared.domain import SYSTEM, Audit
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.store import ServiceApplication, data_dir, store_env
@@ -229,14 +230,14 @@ class Notify(ServiceApplication):
         if kind == "meetings.body.created":
             return [KnownBody(body_id=data["body_id"], name=data["name"], audit=audit)], []
         if kind in ("meetings.member.joined", "meetings.member.left"):
-            body = self.load_as(KnownBody, data["body_id"], "نهاد")
+            body = self._known(KnownBody, data["body_id"], "نهاد")
             if kind.endswith("joined"):
                 body.join(data["member_id"], data["name"], data.get("agency"), audit)
             else:
                 body.leave(data["member_id"], audit)
             return [body], []
         if kind == "meetings.meeting.scheduled":
-            body = self.load_as(KnownBody, data["body_id"], "نهاد")
+            body = self._known(KnownBody, data["body_id"], "نهاد")
             meeting = KnownMeeting(meeting_id=data["meeting_id"], body_id=data["body_id"],
                                    starts_at=data["starts_at"], place=data["place"],
                                    agenda=list(data.get("agenda") or []), audit=audit)
@@ -245,8 +246,8 @@ class Notify(ServiceApplication):
                 "agenda": agenda_titles(meeting.agenda)},
                 calendar(meeting, body.name, "scheduled", clock.now()))
         if kind in ("meetings.meeting.rescheduled", "meetings.meeting.cancelled"):
-            meeting = self.load_as(KnownMeeting, data["meeting_id"], "جلسه")
-            body = self.load_as(KnownBody, meeting.body_id, "نهاد")
+            meeting = self._known(KnownMeeting, data["meeting_id"], "جلسه")
+            body = self._known(KnownBody, meeting.body_id, "نهاد")
             reason = data.get("reason") or "—"
             if kind.endswith("cancelled"):
                 return [], plans.to_members("meeting_cancelled", body, {
@@ -268,7 +269,7 @@ class Notify(ServiceApplication):
             return [resolution], sends
         if kind in ("meetings.resolution.council_approved", "meetings.resolution.overdue",
                     "meetings.resolution.completed"):
-            resolution = self.load_as(KnownResolution, data["resolution_id"], "مصوبه")
+            resolution = self._known(KnownResolution, data["resolution_id"], "مصوبه")
             values = {"text": resolution.text, "deadline": day(resolution.deadline) or "—"}
             if kind.endswith("council_approved"):
                 return [], plans.to_agencies("resolution_assigned", resolution.assignees, values)
@@ -387,7 +388,15 @@ class Notify(ServiceApplication):
         return [ngo]
 
     def _ngo(self, ngo_id: Any) -> KnownNgo:
-        return self.load_as(KnownNgo, ngo_id, "سمن")
+        return self._known(KnownNgo, ngo_id, "سمن", "registry")
+
+    def _known(self, cls: type, aggregate_id: Any, what: str, source: str = "meetings") -> Any:
+        """What notify learnt of another service's aggregate; ``MissingHistory`` (read
+        ``source``'s log) when it never heard of it."""
+        try:
+            return self.load_as(cls, aggregate_id, what)
+        except NotFound as missed:
+            raise MissingHistory.of(source, missed) from None
 
 
 

@@ -201,8 +201,10 @@ def _validated(schema: dict[str, Any], validator: Any, key: str) -> dict[str, An
     kind = type(validator)
     if kind is validate.OneOf:
         return {**schema, "enum": list(validator.choices)}
-    if kind is validate.Regexp:
-        return {**schema, "pattern": validator.regex.pattern}
+    if kind is validate.Regexp:  # beside a pattern the field has already: both hold
+        pattern = {"pattern": validator.regex.pattern}
+        return {**schema, "allOf": [*schema.get("allOf", ()), pattern]} if "pattern" in schema \
+            else {**schema, **pattern}
     if kind is validate.Email:
         return {**schema, "format": "email"}
     if kind in (validate.Length, validate.Range):

@@ -22,6 +22,7 @@ from services.registry.application import Registry, build
 from services.registry.domain import Ngo
 from services.registry.events import REGISTRY_EVENTS
 from services.registry.service import RegistryService
+from shared.consumer import topic_matches
 from shared.contracts import (
     EventContract,
     PublicEvent,
@@ -252,17 +253,6 @@ def test_a_contract_with_versions_out_of_order_or_unmarked_is_refused(versions):
 
 
 # who receives v2 now
-
-def topic_matches(pattern: str, key: str) -> bool:
-    """AMQP topic matching, word by word: ``*`` one word, ``#`` zero or more."""
-    def match(words: list[str], keys: list[str]) -> bool:
-        if not words:
-            return not keys
-        if words[0] == "#":
-            return any(match(words[1:], keys[i:]) for i in range(len(keys) + 1))
-        return bool(keys) and words[0] in ("*", keys[0]) and match(words[1:], keys[1:])
-    return match(pattern.split("."), key.split("."))
-
 
 def test_topic_matching_as_rabbitmq_does():
     assert topic_matches("registry.#", V2_KEY) and topic_matches("#", V2_KEY)

@@ -1,0 +1,178 @@
+"""Consumers that never stall (#10 §5), on the real broker and both stores: a service that
+starts late reads what it missed from the source's log; an event about something a consumer
+never heard of makes it fetch that history first; an older event handled after a newer one
+counts once; a deterministic failure is dead-lettered at once, a transient one retried."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import pytest
+from amqp.exceptions import NotFound as QueueNotFound
+from eventsourcing.persistence import OperationalError
+from kombu import Connection, Exchange
+
+from services.licensing.service import LicensingService
+from services.registry.application import build as build_registry
+from services.registry.service import RegistryService
+from shared import metrics
+from shared.consumer import Subscription
+from shared.contracts import EXCHANGE, encode, format_sequence
+from shared.errors import NotFound
+from shared.service import Runtime
+from tests.conftest import NATIONAL_IDS, ngo_payload
+from tests.integration.conftest import start_container, stop_container
+from tests.integration.test_consumer import (
+    licence_event,
+    publish,
+    status_changes,
+    wait_for,
+)
+
+DIRECTORY = "licensing.ngo-directory"
+
+
+def app_of(container: Any) -> Any:
+    return next(e for e in container.extensions if isinstance(e, Runtime)).app
+
+
+def knows(container: Any, ngo_id: str) -> Any:
+    try:
+        return app_of(container)._ngo(ngo_id)
+    except NotFound:
+        return None
+
+
+def pending(source: str) -> float:
+    return metrics.CATCH_UP_PENDING.labels("licensing", "ngo-directory", source)._value.get()
+
+
+def fetched(outcome: str) -> float:
+    return metrics.CATCH_UP_EVENTS.labels("licensing", "ngo-directory", "registry",
+                                          outcome)._value.get()
+
+
+def drop_queue(amqp_uri: str, name: str) -> None:
+    """This run's own queue (bin/test gives each run its vhost): as if never declared."""
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        try:
+            channel.queue_delete(name)
+        except QueueNotFound:
+            pass
+
+
+def test_a_service_that_starts_late_reads_what_it_missed_even_while_its_source_is_down(
+        store: str, amqp_uri: str, rpc: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "shared.consumer")
+    drop_queue(amqp_uri, DIRECTORY)  # licensing's queue does not exist yet
+    registry = start_container(RegistryService, amqp_uri)
+    ngo_ids = [rpc.registry.register_ngo(ngo_payload(name=f"انجمن دیرخبر {n}"))["ngo_id"]
+               for n in range(3)]
+    stop_container(registry)  # the source is down when licensing starts
+    before = fetched("processed")
+    licensing = start_container(LicensingService, amqp_uri)
+    registry = None
+    try:
+        assert wait_for(lambda: "cannot read registry's log yet" in caplog.text, timeout=10)
+        assert pending("registry") == 1
+        # the queue is read meanwhile: an event arriving now is handled
+        late = licence_event(str(uuid.uuid4()))
+        late.update(source="/isfahan/social/registry",
+                    type="ir.isfahan.social.registry.ngo.registered.v1",
+                    data={"ngo_id": late["data"]["ngo_id"], "name": "انجمن دیرآمده",
+                          "scope": "county", "county": "najafabad", "fields": ["culture"]})
+        publish(amqp_uri, encode(late), "registry.ngo.registered")
+        assert wait_for(lambda: knows(licensing, late["data"]["ngo_id"]))
+        assert not any(knows(licensing, ngo_id) for ngo_id in ngo_ids)
+        registry = start_container(RegistryService, amqp_uri)  # up again: tried in background
+        assert wait_for(lambda: all(knows(licensing, n) for n in ngo_ids), timeout=40)
+        assert wait_for(lambda: pending("registry") == 0)
+        assert fetched("processed") - before == 3  # (a second version of one: a duplicate)
+        assert "caught up with registry's log" in caplog.text
+    finally:
+        stop_container(licensing)
+        if registry is not None:
+            stop_container(registry)
+
+
+def test_an_event_about_an_ngo_never_heard_of_fetches_its_history_first(
+        store: str, amqp_uri: str, rpc: Any) -> None:
+    registry = start_container(RegistryService, amqp_uri)
+    licensing = start_container(LicensingService, amqp_uri)
+    try:
+        assert wait_for(lambda: pending("registry") == 0)  # started and caught up
+        events = Exchange(EXCHANGE, type="topic", durable=True)
+        with Connection(amqp_uri) as conn:  # licensing misses the registration
+            conn.channel().queue_unbind(DIRECTORY, events.name, "registry.ngo.registered")
+            ngo_id = rpc.registry.register_ngo(ngo_payload())["ngo_id"]
+            time.sleep(1.5)  # the relay has published it: into no queue of licensing
+            conn.channel().queue_bind(DIRECTORY, events.name, "registry.ngo.registered")
+        assert knows(licensing, ngo_id) is None
+        dead = metrics.CONSUMED.labels("licensing", "ngo-directory", "dead_lettered")
+        before, dead_before = fetched("processed"), dead._value.get()
+        rpc.registry.change_details(ngo_id, {"name": "انجمن نام‌تازه"})
+        assert wait_for(lambda: knows(licensing, ngo_id), timeout=20)
+        assert wait_for(lambda: knows(licensing, ngo_id).name == "انجمن نام‌تازه")
+        assert fetched("processed") - before == 1  # the registration, read from the log
+        assert dead._value.get() == dead_before
+    finally:
+        stop_container(licensing)
+        stop_container(registry)
+
+
+def test_an_older_event_handled_after_a_newer_one_counts_once(registry: Any, rpc: Any,
+                                                              amqp_uri: str) -> None:
+    """eventsourcing's has_tracking_id means "at most the highest seen"; the platform's
+    tracking is one row per event, so position N after N+1 is handled, and once."""
+    ngo_id = rpc.registry.register_ngo(ngo_payload())["ngo_id"]
+    newer = licence_event(ngo_id, "issued", 5_000_001)
+    older = licence_event(ngo_id, "suspended", 5_000_000)
+    publish(amqp_uri, encode(newer), "licensing.licence.issued")
+    assert wait_for(lambda: len(status_changes(rpc, ngo_id)) == 1)
+    publish(amqp_uri, encode(older), "licensing.licence.suspended")
+    assert wait_for(lambda: len(status_changes(rpc, ngo_id)) == 2)
+    publish(amqp_uri, encode(older), "licensing.licence.suspended")  # again: a duplicate
+    publish(amqp_uri, encode(newer), "licensing.licence.issued")
+    time.sleep(2)
+    assert [e["changes"]["status"] for e in status_changes(rpc, ngo_id)] == ["active",
+                                                                              "suspended"]
+
+
+def cloudevent(sequence: int) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "source": "/isfahan/social/licensing",
+            "sequence": format_sequence(sequence),
+            "type": "ir.isfahan.social.licensing.licence.issued.v1", "data": {}}
+
+
+def test_deterministic_failures_go_at_once_and_transient_ones_are_retried(store: str) -> None:
+    """On the real store: a failure no retry mends is dead-lettered on its first attempt,
+    with an error that names no national id; a database fault is retried, then handled."""
+    app = build_registry()
+    failures = iter([OperationalError("database is down"), OperationalError("still down")])
+
+    def flaky(_event: dict[str, Any]) -> list[Any]:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return []
+
+    def bad(_event: dict[str, Any]) -> list[Any]:
+        raise ValueError(f"invalid literal for int(): '{NATIONAL_IDS[0]}'")
+
+    dead: list[dict[str, Any]] = []
+    try:
+        sub = Subscription(app, "registry", f"t-{uuid.uuid4().hex[:6]}", flaky, backoff=0.01)
+        assert sub.receive(cloudevent(7), lambda e, h: dead.append(h)) == "processed"
+        assert sub.receive(cloudevent(7), lambda e, h: dead.append(h)) == "duplicate"
+        assert dead == []
+        assert metrics.CONSUMED.labels("registry", sub.name, "retried")._value.get() == 2
+        poison = Subscription(app, "registry", f"t-{uuid.uuid4().hex[:6]}", bad)
+        assert poison.receive(cloudevent(8), lambda e, h: dead.append(h)) == "dead_lettered"
+        assert dead[0]["x-attempts"] == 1 and dead[0]["x-error"].startswith("ValueError")
+        assert NATIONAL_IDS[0] not in dead[0]["x-error"] + dead[0]["x-error-traceback"]
+    finally:
+        app.close()

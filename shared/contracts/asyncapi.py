@@ -198,7 +198,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "note": "شناسایی در ۱۴ شهرستان از ۲۴ شهرستان انجام شد.", "progress": 30}),
     "meetings.resolution.completed.v1": ("اجرای مصوبه کامل شد", {
         "resolution_id": RESOLUTION, "note": "گزارش نهایی دستگاه‌ها به دبیرخانه رسید.",
-        "by": "u-1042"}),
+        "by": "secretariat"}),
     "meetings.resolution.overdue.v1": ("مهلت اجرای مصوبه گذشت", {
         "resolution_id": RESOLUTION, "deadline": "2027-03-20", "agencies": ["amoozesh"]}),
     "meetings.issue.referred.v1": ("موضوعی به کارگروه ارجاع شد", {

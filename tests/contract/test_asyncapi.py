@@ -1,0 +1,164 @@
+"""The AsyncAPI document (shared/contracts/asyncapi.yaml) as an outside system reads it: the
+code's contract exactly, valid by the AsyncAPI project's own CLI, examples valid against the
+JSON Schemas, and a channel for every routing key (#10 §1)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from shared.contracts import SCHEMA_DIR, asyncapi, load_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLING = ROOT / "tests" / "contract" / "asyncapi"
+CLI = TOOLING / "asyncapi"  # the locked CLI, analytics off; npm ci when node_modules is missing
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+FORMATS = jsonschema.FormatChecker()
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    """jsonschema checks date-time only with an optional package: checked here, strictly."""
+    if not isinstance(value, str):
+        return True
+    datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return RFC3339.fullmatch(value) is not None
+
+
+@pytest.fixture(scope="session")
+def document() -> dict[str, Any]:
+    return yaml.safe_load(asyncapi.OUTPUT.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def cli() -> Path:
+    """The AsyncAPI CLI from package-lock.json; Node and npm missing is a failure, not a skip
+    (CI has Node 20)."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} not found: the AsyncAPI validation needs Node.js "
+                    "20 and npm (apt-get install -y nodejs npm, or nodesource's Node 20).")
+    if not (TOOLING / "node_modules" / ".bin" / "asyncapi").exists():
+        subprocess.run(["npm", "ci", "--prefix", str(TOOLING)], check=True, timeout=900)
+    return CLI
+
+
+def validate(cli: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(cli), "validate", str(path), "--fail-severity", "warn"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_the_committed_document_is_what_the_code_generates():
+    assert asyncapi.render() == asyncapi.OUTPUT.read_text(encoding="utf-8"), \
+        "shared/contracts/asyncapi.yaml is out of date: run bin/contracts"
+    assert asyncapi.main(["--check"]) == 0
+
+
+def test_the_asyncapi_cli_finds_the_document_valid(cli):
+    started = time.monotonic()
+    result = validate(cli, asyncapi.OUTPUT)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is valid" in result.stdout
+    print(f"asyncapi validate: {elapsed:.1f} s, {asyncapi.OUTPUT.stat().st_size} bytes")
+
+
+def test_the_asyncapi_cli_refuses_a_broken_document(cli, document, tmp_path):
+    """The validator is not a formality: an operation without its action, or a payload whose
+    schema file is missing, fails it."""
+    broken = copy.deepcopy(document)
+    del broken["operations"]["receive-registry-ngo-dissolved"]["action"]
+    message = broken["components"]["messages"]["registry-ngo-dissolved-v1"]
+    message["payload"]["allOf"][1]["properties"]["data"]["$ref"] = "./schemas/no-such.v1.json"
+    (tmp_path / "schemas").symlink_to(SCHEMA_DIR)
+    path = tmp_path / "asyncapi.yaml"
+    path.write_text(yaml.safe_dump(broken, allow_unicode=True, sort_keys=False), "utf-8")
+    result = validate(cli, path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "action" in output and "no-such.v1.json" in output
+
+
+def _payload_schema(document: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """A message's payload schema with its $refs resolved: the envelope and the data's file."""
+    envelope, specific = message["payload"]["allOf"]
+    assert envelope == {"$ref": "#/components/schemas/CloudEvent"}
+    specific = copy.deepcopy(specific)
+    data_ref = specific["properties"]["data"].pop("$ref")
+    assert data_ref.startswith("./schemas/") and (SCHEMA_DIR / data_ref[10:]).is_file()
+    specific["properties"]["data"] = load_schema(data_ref[10:].removesuffix(".json"))
+    return {"allOf": [document["components"]["schemas"]["CloudEvent"], specific]}
+
+
+def test_every_example_validates_against_its_schemas(document):
+    messages = document["components"]["messages"]
+    assert messages
+    for mid, message in messages.items():
+        schema = _payload_schema(document, message)
+        assert message["examples"], mid
+        for example in message["examples"]:
+            payload = example["payload"]
+            jsonschema.Draft202012Validator(schema, format_checker=FORMATS).validate(payload)
+            data_schema = load_schema(message["name"])
+            jsonschema.validators.validator_for(data_schema)(
+                data_schema, format_checker=FORMATS).validate(payload["data"])
+            assert payload["dataschema"].endswith(f"/{message['name']}.json")
+
+
+def test_a_wrong_example_would_be_caught(document):
+    message = document["components"]["messages"]["registry-ngo-registered-v1"]
+    schema = _payload_schema(document, message)
+    good = message["examples"][0]["payload"]
+    for path, value in ((("data", "ngo_id"), "not-a-uuid"), (("data", "scope"), "city"),
+                        (("time",), "2026-12-15 08:30"), (("sequence",), "7"),
+                        (("type",), "ir.isfahan.social.registry.ngo.registered.v2"),
+                        (("data", "founders", 0, "national_id_masked"), "0499370899")):
+        bad = copy.deepcopy(good)
+        target = bad
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft202012Validator(schema, format_checker=FORMATS).validate(bad)
+
+
+def test_every_routing_key_of_every_contract_is_a_channel(document):
+    channels = {c["address"]: c for c in document["channels"].values()}
+    messages = document["components"]["messages"]
+    for contract in asyncapi.CONTRACTS:
+        assert contract.publications(), contract.service
+        for pub in contract.publications():
+            key, name = contract.routing_key(pub), contract.schema_name(pub)
+            channel = channels[key]
+            assert channel["bindings"]["amqp"]["is"] == "routingKey"
+            assert channel["bindings"]["amqp"]["exchange"] == {
+                "name": "isfahan.social.events", "type": "topic", "durable": True,
+                "autoDelete": False, "vhost": "/"}
+            refs = [m["$ref"] for m in channel["messages"].values()]
+            assert f"#/components/messages/{name.replace('.', '-')}" in refs
+            assert messages[name.replace(".", "-")]["name"] == name
+            assert any(op["channel"]["$ref"] == f"#/channels/{key.replace('.', '-')}"
+                       and op["action"] == "receive" for op in document["operations"].values())
+
+
+def test_the_stream_carries_every_message_and_says_how_to_read_it(document):
+    stream = document["channels"]["isfahan-social-events-log"]
+    assert stream["address"] == "isfahan.social.events.log"
+    binding = stream["bindings"]["amqp"]
+    assert binding["is"] == "queue" and binding["queue"]["durable"] is True
+    assert binding["x-queue-arguments"] == {"x-queue-type": "stream"}
+    assert binding["x-bound-to"] == {"exchange": "isfahan.social.events", "routingKey": "#"}
+    assert set(stream["messages"]) == set(document["components"]["messages"])
+    assert "x-stream-offset" in stream["description"]
+    assert document["operations"]["read-history"]["channel"] == {
+        "$ref": "#/channels/isfahan-social-events-log"}

@@ -50,9 +50,6 @@ class Registry(ServiceApplication):
         check_profile(data, self.catalogue)
         require_registrar(Actor.from_dict(audit["actor"]), data["scope"], data.get("county"))
         check_founders(data["founders"], data["fields"], self.rules, clock.now().date())
-        # every founder stored with ``expertise`` (Ngo.Registered v2), None when not stated
-        data = {**data, "founders": [{**founder, "expertise": founder.get("expertise")}
-                                     for founder in data["founders"]]}
         ngo = Ngo(**data, audit=audit)
         try:  # the usual case, a name never used: one write, no read
             self.save(ngo, NameClaim(key=ngo.name_key, ngo_id=str(ngo.id), audit=audit))

@@ -28,10 +28,9 @@ def _registered(e: Any) -> dict[str, Any]:
 
 def _founder_v2(founder: dict[str, Any]) -> dict[str, Any]:
     """A founder's roles, and the fields an expert is expert in (None: not stated)."""
-    expert = bool(founder["expert"])
+    expert, expertise = bool(founder["expert"]), founder.get("expertise")
     return {**_person(founder), "roles": ["founder", "expert"] if expert else ["founder"],
-            "expertise": (None if founder["expertise"] is None else list(founder["expertise"]))
-            if expert else []}
+            "expertise": (None if expertise is None else list(expertise)) if expert else []}
 
 
 def _registered_v2(e: Any) -> dict[str, Any]:

@@ -195,6 +195,17 @@ def test_a_new_registration_is_stored_as_version_2_and_not_upcast_again(app):
     assert ngo["founders"][1]["expertise"] == ["social-charity"]
 
 
+def test_founders_stored_without_expertise_publish_it_as_not_stated(app):
+    """An Ngo made without the RPC's schema (a script, a test) must not stall the relay."""
+    ngo = Ngo(name="انجمن بی‌تخصص", fields=["women"], scope="provincial", county=None,
+              address="اصفهان", phone="03132222222", email="a@example.org",
+              founders=[{k: v for k, v in f.items() if k != "expertise"} for f in founders()],
+              audit=AUDIT)
+    app.save(ngo)
+    _, (_, v2) = published(app)
+    assert [f["expertise"] for f in valid(v2)["founders"]] == [None, None, [], [], []]
+
+
 # the register_ngo argument
 
 @pytest.mark.parametrize("founder, expertise", [

@@ -328,10 +328,14 @@ class ConsumerLoop:
         backoff = 0.5
         while not stop.is_set():
             try:
-                with Connection(self.amqp_uri, heartbeat=30,
-                                transport_options={"confirm_publish": True}) as conn:
+                # dead letters leave by a connection of their own: waiting for a confirm on
+                # the consuming connection would hand this loop the next delivery re-entrantly,
+                # out of queue order
+                with Connection(self.amqp_uri, heartbeat=30) as conn, \
+                        Connection(self.amqp_uri,
+                                   transport_options={"confirm_publish": True}) as out:
                     self._declare(conn)
-                    self._producer = conn.Producer(exchange=self.dead_letters)
+                    self._producer = out.Producer(exchange=self.dead_letters)
                     self._catch_up(conn)
                     with conn.Consumer(self.queue, on_message=self._on_message,
                                        prefetch_count=20):

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from amqp.exceptions import AccessRefused
 from eventsourcing.persistence import IntegrityError, Tracking
 from kombu import Connection, Exchange, Queue, binding
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -272,13 +273,16 @@ class SourceLog:
 
     def up(self, source: str) -> bool:
         """Whether any instance of ``source`` is reading its RPC queue now (a request to a
-        service that is down would wait out the whole timeout)."""
+        service that is down would wait out the whole timeout); when the broker will not
+        say (this account may not look at that queue), the call itself will tell."""
         try:
             with Connection(self.amqp_uri, connect_timeout=5) as conn:
                 channel = conn.channel()
                 _, _, consumers = channel.queue_declare(f"rpc-{source}", passive=True)
                 return consumers > 0
-        except Exception:  # noqa: BLE001 - not declared, refused, or no broker: not up
+        except AccessRefused:
+            return True
+        except Exception:  # noqa: BLE001 - not declared, or no broker: not up
             return False
 
     def __call__(self, source: str, after: int) -> dict[str, Any]:

@@ -22,9 +22,11 @@ from shared import metrics
 from shared.consumer import Subscription
 from shared.contracts import EXCHANGE, encode, format_sequence
 from shared.errors import NotFound
+from shared.rpc_client import cluster
 from shared.service import Runtime
-from tests.conftest import NATIONAL_IDS, ngo_payload
+from tests.conftest import NATIONAL_IDS, OFFICER, ngo_payload
 from tests.integration.conftest import start_container, stop_container
+from tests.integration.test_broker_permissions import broker  # noqa: F401 - the fixture
 from tests.integration.test_consumer import (
     licence_event,
     publish,
@@ -176,3 +178,21 @@ def test_deterministic_failures_go_at_once_and_transient_ones_are_retried(store:
         assert NATIONAL_IDS[0] not in dead[0]["x-error"] + dead[0]["x-error-traceback"]
     finally:
         app.close()
+
+
+def test_a_service_catches_up_under_its_own_broker_account(
+        broker: Any, sqlite_store: str) -> None:  # noqa: F811 - the imported fixture
+    """deploy/rabbitmq/definitions.json lets a consumer's service call its sources'
+    replay_events (and read the reply) and nothing more: licensing, started after the NGOs
+    were registered and under svc-licensing, knows them."""
+    registry = start_container(RegistryService, broker("svc-registry"))
+    licensing = None
+    try:
+        with cluster(broker("ui-backoffice"), OFFICER) as rpc:
+            ngo_id = rpc.registry.register_ngo(ngo_payload())["ngo_id"]
+        licensing = start_container(LicensingService, broker("svc-licensing"))
+        assert wait_for(lambda: knows(licensing, ngo_id), timeout=30)
+    finally:
+        if licensing is not None:
+            stop_container(licensing)
+        stop_container(registry)

@@ -105,3 +105,25 @@ def test_an_undecodable_message_is_dead_lettered_at_once(registry, amqp_uri):
     found = wait_for(lambda: dead_letters(amqp_uri), timeout=20)
     assert len(found) == 1 and found[0].headers["x-attempts"] == 1
     assert "JSON" in found[0].headers["x-error"]
+
+
+def test_a_hundred_poison_messages_do_not_hold_up_the_good_one_behind_them(registry, rpc,
+                                                                          amqp_uri):
+    """Deterministic failures leave at once, in queue order: the good event behind them is
+    handled and every poison one is in the dead-letter queue, tried once (the time it
+    takes is bench/poison.py's)."""
+    dead_letters(amqp_uri)
+    ngo_id = rpc.registry.register_ngo(ngo_payload())["ngo_id"]
+    nobody = [licence_event(str(uuid.uuid4())) for _ in range(50)]  # NGOs nobody registered
+    bodies = [encode(e) for e in nobody] + [b"{not json %d" % n for n in range(50)]
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer(exchange=Exchange(EXCHANGE, type="topic", durable=True))
+        for body in [*bodies, encode(licence_event(ngo_id))]:
+            producer.publish(body, routing_key="licensing.licence.issued",
+                             content_type=CONTENT_TYPE, content_encoding="utf-8")
+    assert wait_for(lambda: rpc.registry.get_ngo(ngo_id)["status"] == "active", timeout=30)
+    found: list[Any] = []
+    assert wait_for(lambda: len(found.__iadd__(dead_letters(amqp_uri))) >= 100)
+    assert len(found) == 100
+    assert {m.headers["x-attempts"] for m in found} == {1}
+    assert {m.headers["x-error"].split(":")[0] for m in found} == {"NotFound", "PoisonMessage"}

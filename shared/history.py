@@ -1,5 +1,6 @@
 """An aggregate's audit trail as people read it: what happened, when (Gregorian and
-Jalali), who did it, and what changed; national IDs masked unless the reader may see them."""
+Jalali), who did it, and what changed; national IDs masked and birth dates left out unless
+the reader may see them."""
 
 from __future__ import annotations
 
@@ -16,10 +17,22 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def masked_person(person: dict[str, Any]) -> dict[str, Any]:
+    """What a reader without the role sees of a person's identifying data (only the keys the
+    record has): the national ID masked, no birth date."""
+    shown: dict[str, Any] = {}
+    if isinstance(person.get("national_id"), str):
+        shown["national_id"] = mask_national_id(person["national_id"])
+    if "birth_date" in person:
+        shown["birth_date"] = None
+    return shown
+
+
 def _shown(value: Any, officer: bool) -> Any:
     if isinstance(value, dict):
-        return {k: mask_national_id(v) if k == "national_id" and not officer
-                else _shown(v, officer) for k, v in value.items()}
+        if not officer:
+            value = {**value, **masked_person(value)}
+        return {k: _shown(v, officer) for k, v in value.items()}
     if isinstance(value, list):
         return [_shown(v, officer) for v in value]
     if isinstance(value, date):

@@ -9,7 +9,7 @@ from marshmallow import post_dump, validate
 
 from services.registry.domain import EDITABLE, SCOPES, STATUSES
 from shared import jalali, limits
-from shared.persian import mask_national_id
+from shared.history import masked_person
 from shared.schemas import (
     Email,
     FlexibleDate,
@@ -159,4 +159,4 @@ SearchOut = page_of(NgoSummary)
 
 
 def masked(person: dict[str, Any]) -> dict[str, Any]:
-    return {**person, "national_id": mask_national_id(person["national_id"])}
+    return {**person, **masked_person(person)}

@@ -53,11 +53,13 @@ def test_every_registry_event_matches_its_published_schema(registry, rpc, subscr
     assert [s for _, s in seen] == sorted(s for _, s in seen)
 
 
-def test_get_ngo_masks_national_ids_except_for_registry_officers(registry, rpc, rpc_as):
+def test_get_ngo_masks_personal_data_except_for_registry_officers(registry, rpc, rpc_as):
     ngo_id = rpc.registry.register_ngo(ngo_payload())["ngo_id"]
-    assert rpc.registry.get_ngo(ngo_id)["founders"][0]["national_id"] == "0499370899"
-    clerk = rpc_as(CLERK)
-    assert clerk.registry.get_ngo(ngo_id)["founders"][0]["national_id"] == "049****899"
+    officer_sees = rpc.registry.get_ngo(ngo_id)["founders"][0]
+    assert officer_sees["national_id"] == "0499370899" and officer_sees["birth_date"]
+    clerk_sees = rpc_as(CLERK).registry.get_ngo(ngo_id)["founders"][0]
+    assert clerk_sees["national_id"] == "049****899"
+    assert clerk_sees.get("birth_date") is None and clerk_sees.get("birth_date_jalali") is None
 
 
 def test_a_change_without_an_actor_is_refused_and_stores_nothing(registry, rpc, rpc_as):

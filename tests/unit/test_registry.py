@@ -136,12 +136,13 @@ def test_licence_events_drive_the_status_once(app):
     assert app.apply_licensing_event(event) == []  # already active: nothing to record
 
 
-def test_history_masks_national_ids_except_for_officers(app):
+def test_history_masks_national_ids_and_hides_birth_dates_except_for_officers(app):
     ngo_id = register(app)
     events = app.ngo_history(ngo_id)
-    masked = history(events, officer=False)[0]["changes"]["founders"][0]["national_id"]
-    clear = history(events, officer=True)[0]["changes"]["founders"][0]["national_id"]
-    assert (masked, clear) == ("049****899", "0499370899")
+    masked = history(events, officer=False)[0]["changes"]["founders"][0]
+    clear = history(events, officer=True)[0]["changes"]["founders"][0]
+    assert (masked["national_id"], clear["national_id"]) == ("049****899", "0499370899")
+    assert (masked["birth_date"], clear["birth_date"]) == (None, "1981-04-04")
 
 
 def test_every_event_records_who_and_on_whose_behalf(app):

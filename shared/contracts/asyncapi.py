@@ -71,7 +71,7 @@ VOTES = {"yes": 9, "no": 2, "abstain": 1, "present": 12, "members": 15}
 EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "registry.ngo.registered.v1": ("سازمان مردم‌نهاد ثبت شد", {
         "ngo_id": NGO, "name": "انجمن حمایت از کودکان کار نجف‌آباد",
-        "fields": ["children", "social_harm"], "scope": "county", "county": "najafabad",
+        "fields": ["social-charity", "social-harm"], "scope": "county", "county": "najafabad",
         "address": "نجف‌آباد، خیابان امام خمینی، کوچه شهید بهشتی، پلاک ۱۲",
         "phone": "03142612345", "email": "info@koodakan-najafabad.example",
         "status": "awaiting_licence",
@@ -80,7 +80,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
                      for i, (f, last, nid) in enumerate(FOUNDERS)]}),
     "registry.ngo.registered.v2": ("سازمان مردم‌نهاد ثبت شد (مؤسسان با نقش و تخصص)", {
         "ngo_id": NGO, "name": "انجمن حمایت از کودکان کار نجف‌آباد",
-        "fields": ["children", "social_harm"], "scope": "county", "county": "najafabad",
+        "fields": ["social-charity", "social-harm"], "scope": "county", "county": "najafabad",
         "address": "نجف‌آباد، خیابان امام خمینی، کوچه شهید بهشتی، پلاک ۱۲",
         "phone": "03142612345", "email": "info@koodakan-najafabad.example",
         "status": "awaiting_licence",
@@ -88,7 +88,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
                       mask_national_id(nid), "roles": roles, "expertise": expertise}
                      for (f, last, nid), roles, expertise in zip(
                          FOUNDERS, (["founder", "expert"], ["founder"], ["founder", "expert"]),
-                         (["children"], [], None), strict=True)]}),
+                         (["social-harm"], [], None), strict=True)]}),
     "registry.ngo.board_changed.v1": ("هیئت مدیره سمن تغییر کرد", {
         "ngo_id": NGO, "members": [
             {"first_name": f, "last_name": last, "national_id_masked": mask_national_id(nid),
@@ -102,7 +102,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "ngo_id": NGO2, "reason": "انحلال به تصمیم مجمع عمومی فوق‌العاده مورخ ۱۴۰۵/۰۸/۱۲"}),
     "registry.ngo.status_changed.v1": ("وضعیت سمن به پیروی از مجوز آن تغییر کرد", {
         "ngo_id": NGO, "status": "active", "previous_status": "awaiting_licence",
-        "reason": "licensing.licence.issued"}),
+        "reason": "ir.isfahan.social.licensing.licence.issued.v1"}),
     "licensing.application.submitted.v1": ("درخواست مجوز فعالیت ثبت شد", {
         "application_id": APPLICATION, "ngo_id": NGO,
         "ngo_name": "انجمن حمایت از کودکان کار نجف‌آباد", "kind": "new",
@@ -141,15 +141,16 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "licensing.licence.expired.v1": ("مجوز فعالیت منقضی شد", {
         "licence_id": LICENCE, "ngo_id": NGO, "number": NUMBER, "expired_on": "2029-12-14"}),
     "meetings.body.created.v1": ("کارگروه یا هیئت تشکیل شد", {
-        "body_id": BODY, "code": "kargorooh-ejtemaei-ostan", "kind": "working_group",
-        "name": "کارگروه اجتماعی، فرهنگی، سلامت، زنان و خانواده استان", "county": None,
-        "parent": None, "rules": {"quorum": "2/3", "pass_rule": "majority_present",
-                                  "notice_days": 7, "council_approval": True}}),
+        "body_id": BODY, "code": "social-working-group", "kind": "working_group",
+        "name": "کارگروه اجتماعی، فرهنگی، سلامت، زنان و خانواده", "county": None,
+        "parent": "شورای برنامه‌ریزی و توسعه استان اصفهان",
+        "rules": {"quorum": "2/3", "pass_rule": "majority_present", "notice_days": 7,
+                  "council_approval": True}}),
     "meetings.member.joined.v1": ("عضو به کارگروه پیوست", {
-        "body_id": BODY, "member_id": "m-behzisti", "name": "مدیرکل بهزیستی استان",
-        "role": "member", "agency": "behzisti", "start": "2026-04-01", "end": None}),
+        "body_id": BODY, "member_id": "m-welfare", "name": "مدیرکل بهزیستی استان",
+        "role": "member", "agency": "welfare", "start": "2026-04-01", "end": None}),
     "meetings.member.left.v1": ("عضو از کارگروه رفت", {
-        "body_id": BODY, "member_id": "m-behzisti", "end": "2026-11-20",
+        "body_id": BODY, "member_id": "m-welfare", "end": "2026-11-20",
         "reason": "پایان مأموریت"}),
     "meetings.meeting.scheduled.v1": ("جلسه برنامه‌ریزی شد", {
         "meeting_id": MEETING, "body_id": BODY, "starts_at": "2026-12-06T06:00:00Z",
@@ -169,10 +170,10 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "meeting_id": MEETING, "reason": "نرسیدن گزارش‌های دستگاه‌ها"}),
     "meetings.meeting.opened.v1": ("جلسه با حد نصاب رسمی شد", {
         "meeting_id": MEETING, "present": 12, "members": 15, "quorum": 10, "guests": 2,
-        "attendance": [{"member_id": "m-behzisti", "status": "present", "deputy": None},
-                       {"member_id": "m-amoozesh", "status": "represented",
+        "attendance": [{"member_id": "m-welfare", "status": "present", "deputy": None},
+                       {"member_id": "m-education", "status": "represented",
                         "deputy": "معاون آموزش ابتدایی"},
-                       {"member_id": "m-salamat", "status": "absent", "deputy": None}]}),
+                       {"member_id": "m-health", "status": "absent", "deputy": None}]}),
     "meetings.meeting.closed.v1": ("جلسه پایان یافت و صورت‌جلسه ثبت شد", {
         "meeting_id": MEETING,
         "minutes": "گزارش بهزیستی شنیده شد و دو مصوبه درباره کودکان کار به رأی گذاشته شد."}),
@@ -180,12 +181,12 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "resolution_id": RESOLUTION, "meeting_id": MEETING, "body_id": BODY,
         "text": "بهزیستی و آموزش و پرورش تا پایان سال طرح شناسایی کودکان بازمانده از "
                 "تحصیل را اجرا کنند.",
-        "status": "proposed", "assignees": ["behzisti", "amoozesh"],
+        "status": "proposed", "assignees": ["welfare", "education"],
         "deadline": "2027-03-20", "votes": VOTES}),
     "meetings.resolution.failed.v1": ("مصوبه رأی نیاورد", {
         "resolution_id": RESOLUTION2, "meeting_id": MEETING, "body_id": BODY,
         "text": "ساعت کار مراکز نگهداری روزانه تا ساعت ۲۰ تمدید شود.", "status": "failed",
-        "assignees": ["behzisti"], "deadline": None,
+        "assignees": ["welfare"], "deadline": None,
         "votes": {"yes": 4, "no": 7, "abstain": 1, "present": 12, "members": 15}}),
     "meetings.resolution.council_approved.v1": ("شورای برنامه‌ریزی مصوبه را تأیید کرد", {
         "resolution_id": RESOLUTION, "note": "در جلسه ۱۴۰۵/۰۹/۲۰ شورا تأیید شد.",
@@ -194,13 +195,13 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "resolution_id": RESOLUTION2, "note": "اعتبار لازم در بودجه سال پیش‌بینی نشده است.",
         "status": "rejected_by_council"}),
     "meetings.resolution.progress_reported.v1": ("پیشرفت اجرای مصوبه گزارش شد", {
-        "resolution_id": RESOLUTION, "agency": "behzisti", "percent": 60,
+        "resolution_id": RESOLUTION, "agency": "welfare", "percent": 60,
         "note": "شناسایی در ۱۴ شهرستان از ۲۴ شهرستان انجام شد.", "progress": 30}),
     "meetings.resolution.completed.v1": ("اجرای مصوبه کامل شد", {
         "resolution_id": RESOLUTION, "note": "گزارش نهایی دستگاه‌ها به دبیرخانه رسید.",
         "by": "secretariat"}),
     "meetings.resolution.overdue.v1": ("مهلت اجرای مصوبه گذشت", {
-        "resolution_id": RESOLUTION, "deadline": "2027-03-20", "agencies": ["amoozesh"]}),
+        "resolution_id": RESOLUTION, "deadline": "2027-03-20", "agencies": ["education"]}),
     "meetings.issue.referred.v1": ("موضوعی به کارگروه ارجاع شد", {
         "issue_id": ISSUE, "body_id": THINK_TANK, "title": "افزایش کودکان کار در حاشیه شهر",
         "description": "بر پایه گزارش وضعیت اجتماعی سال ۱۴۰۴، فصل آسیب‌های اجتماعی.",

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
+from shared import reference
 from shared.contracts import SCHEMA_DIR, asyncapi, load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,43 @@ def test_every_example_validates_against_its_schemas(document):
             jsonschema.validators.validator_for(data_schema)(
                 data_schema, format_checker=FORMATS).validate(payload["data"])
             assert payload["dataschema"].endswith(f"/{message['name']}.json")
+
+
+def _undeclared(schema: dict[str, Any], value: Any, where: str = "data") -> list[str]:
+    """Keys an example has that its schema does not declare (the schemas allow extra keys, an
+    example must not invent any)."""
+    found = []
+    if isinstance(value, dict) and "properties" in schema:
+        for key, item in value.items():
+            if key not in schema["properties"]:
+                found.append(f"{where}.{key}")
+            else:
+                found += _undeclared(schema["properties"][key], item, f"{where}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            found += _undeclared(schema["items"], item, f"{where}.{i}")
+    return found
+
+
+def test_examples_use_only_declared_fields_and_the_reference_codes(document):
+    """Realistic: no field the schema does not name; NGO fields, agencies and counties are
+    codes of shared/reference, as the services send them."""
+    fields, agencies = set(reference.fields_of_activity()), set(reference.agencies())
+    counties = set(reference.counties())
+    seen = set()
+    for message in document["components"]["messages"].values():
+        data = message["examples"][0]["payload"]["data"]
+        assert _undeclared(load_schema(message["name"]), data) == [], message["name"]
+        for founder in data.get("founders", []):
+            assert set(founder.get("expertise") or []) <= fields
+        for key, value in data.items():
+            values = value if isinstance(value, list) else [value]
+            checks = {"fields": fields, "agency": agencies, "assignees": agencies,
+                      "agencies": agencies, "county": counties}
+            if key in checks:
+                seen.add(key)
+                assert set(values) - {None} <= checks[key], (message["name"], key, value)
+    assert seen == {"fields", "agency", "assignees", "agencies", "county"}
 
 
 def test_a_wrong_example_would_be_caught(document):

@@ -257,6 +257,19 @@ def publications() -> list[Publication]:
     return list(seen.values())
 
 
+def positions(pubs: list[Publication]) -> list[tuple[Publication, int]]:
+    """Each example's place in its service's log: one stored event per event name, so the
+    versions of one event share it (same sequence, subject and time; ids as cloudevents()
+    derives them)."""
+    logs: dict[str, dict[str, int]] = {}
+    placed = []
+    for p in pubs:
+        log = logs.setdefault(p.contract.service, {})
+        name = p.contract.event_name(p.pub)
+        placed.append((p, log.setdefault(name, len(log) + 1)))
+    return placed
+
+
 def _ident(name: str) -> str:
     """An AsyncAPI component key (``^[A-Za-z0-9_\\-]+$``) for a dotted name."""
     return name.replace(".", "-").replace(":", "-")
@@ -370,7 +383,7 @@ def document() -> dict[str, Any]:
     by_key: dict[str, list[Publication]] = {}
     for p in pubs:
         by_key.setdefault(p.key, []).append(p)
-    messages = {_ident(p.schema): message(p, i) for i, p in enumerate(pubs, start=1)}
+    messages = {_ident(p.schema): message(p, position) for p, position in positions(pubs)}
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for key, group in by_key.items():

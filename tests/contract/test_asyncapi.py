@@ -200,3 +200,23 @@ def test_the_stream_carries_every_message_and_says_how_to_read_it(document):
     assert "x-stream-offset" in stream["description"]
     assert document["operations"]["read-history"]["channel"] == {
         "$ref": "#/channels/isfahan-social-events-log"}
+
+
+def test_the_versions_of_one_event_are_one_stored_event(document):
+    """v1 and v2 of an event during deprecation: one stored event, so one sequence, subject
+    and time, two ids; the older version says it is deprecated and until when."""
+    by_event: dict[str, list[dict[str, Any]]] = {}
+    for message in document["components"]["messages"].values():
+        by_event.setdefault(message["name"].rsplit(".v", 1)[0], []).append(message)
+    versioned = {name: ms for name, ms in by_event.items() if len(ms) > 1}
+    for contract in asyncapi.CONTRACTS:
+        for pub in contract.publications():
+            if pub.deprecated:
+                assert contract.event_name(pub) in versioned
+    for messages in versioned.values():
+        payloads = [m["examples"][0]["payload"] for m in messages]
+        assert len({(p["sequence"], p["subject"], p["time"]) for p in payloads}) == 1
+        assert len({p["id"] for p in payloads}) == len(payloads)
+        *older, newest = sorted(messages, key=lambda m: int(m["name"].rsplit(".v", 1)[1]))
+        assert all(m.get("x-deprecated") is True for m in older)
+        assert "x-deprecated" not in newest

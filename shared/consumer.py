@@ -44,7 +44,9 @@ from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Sequence[Any]]
+# takes a CloudEvent (and ``replayed=True`` when it was read from the source's log by a
+# catch-up rather than delivered now); returns the changed aggregates
+Handler = Callable[..., Sequence[Any]]
 DeadLetter = Callable[[dict[str, Any], dict[str, Any]], None]
 # (source, after) -> a page of its replay_events: {"events", "next", "head"}
 Replay = Callable[[str, int], dict[str, Any]]
@@ -147,12 +149,13 @@ class Subscription:
         """The services this subscription hears, in the order of its routing keys."""
         return list(dict.fromkeys(key.split(".", 1)[0] for key in self.routing_keys))
 
-    def process(self, cloudevent: dict[str, Any]) -> str:
+    def process(self, cloudevent: dict[str, Any], replayed: bool = False) -> str:
         """Handle once: 'processed' or 'duplicate'. Raises what the handler raises."""
         tracking = tracking_for(self.name, cloudevent)
         if self.app.has_processed(tracking):
             return "duplicate"
-        changed = self.handler(cloudevent)
+        changed = self.handler(cloudevent, replayed=True) if replayed else self.handler(
+            cloudevent)
         try:
             self.app.save_processed(tracking, *changed)
         except IntegrityError:
@@ -161,11 +164,12 @@ class Subscription:
             raise
         return "processed"
 
-    def handle(self, cloudevent: dict[str, Any], dead_letter: DeadLetter) -> str:
+    def handle(self, cloudevent: dict[str, Any], dead_letter: DeadLetter,
+               replayed: bool = False) -> str:
         """``process``; when the handler never heard of what the event is about, read the
         history it missed from the source's log first, then try once more."""
         try:
-            return self.process(cloudevent)
+            return self.process(cloudevent, replayed)
         except MissingHistory as missing:
             if self.replay is None or missing.source in self._reading:
                 raise
@@ -174,9 +178,10 @@ class Subscription:
                      cloudevent.get("id"), missing.source)
             self.catch_up(missing.source, dead_letter,
                           upto=int(cloudevent["sequence"]) - 1 if own else None)
-            return self.process(cloudevent)
+            return self.process(cloudevent, replayed)
 
-    def receive(self, cloudevent: dict[str, Any], dead_letter: DeadLetter) -> str:
+    def receive(self, cloudevent: dict[str, Any], dead_letter: DeadLetter,
+                replayed: bool = False) -> str:
         """Handle; a deterministic failure is dead-lettered at once, any other is retried
         with backoff and dead-lettered after the last attempt."""
         error: BaseException | None = None
@@ -184,7 +189,7 @@ class Subscription:
             try:
                 if "_undecodable" in cloudevent:
                     raise PoisonMessage("بدنه پیام JSON معتبر نیست.")
-                outcome = self.handle(cloudevent, dead_letter)
+                outcome = self.handle(cloudevent, dead_letter, replayed)
                 self._count(outcome)
                 return outcome
             except DETERMINISTIC as exc:
@@ -237,7 +242,7 @@ class Subscription:
                     if any(topic_matches(p, routing_key_of(event)) for p in self.routing_keys):
                         fetched += 1
                         outcome = self.receive(event, lambda e, headers: dead_letter(
-                            e, {**headers, "x-replayed-from": source}))
+                            e, {**headers, "x-replayed-from": source}), replayed=True)
                         metrics.CATCH_UP_EVENTS.labels(self.service, self.name, source,
                                                        outcome).inc()
                 reached = min(after, end)

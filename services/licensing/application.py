@@ -43,7 +43,8 @@ class Licensing(ServiceApplication):
 
     # what licensing knows of NGOs: the registry's events
 
-    def apply_registry_event(self, cloudevent: dict[str, Any]) -> list[KnownNgo]:
+    def apply_registry_event(self, cloudevent: dict[str, Any], replayed: bool = False
+                             ) -> list[KnownNgo]:
         kind = cloudevent.get("type", "").removeprefix("ir.isfahan.social.").rsplit(".v", 1)[0]
         data = cloudevent.get("data") or {}
         audit = Audit(SYSTEM, cloudevent.get("correlationid") or cloudevent["id"],

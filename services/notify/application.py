@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -172,7 +172,9 @@ class Notify(ServiceApplication):
 
     # reactions to other services' events (consumer; returns what changed)
 
-    def react(self, cloudevent: dict[str, Any]) -> list[Any]:
+    def react(self, cloudevent: dict[str, Any], replayed: bool = False) -> list[Any]:
+        """Learn from the event and tell whom it concerns; an event read from its source's
+        log (``replayed``) older than ``rules.replayed_notice_hours`` is only learnt from."""
         kind = cloudevent.get("type", "").removeprefix("ir.isfahan.social.").rsplit(".v", 1)[0]
         data = cloudevent.get("data") or {}
         audit = Audit(SYSTEM, cloudevent.get("correlationid") or cloudevent["id"],
@@ -184,7 +186,20 @@ class Notify(ServiceApplication):
             changed, sends = self._meetings(kind, data, audit)
         else:
             changed, sends = [], self.reactions.plan(kind, data)
+        if replayed and self._stale(cloudevent):
+            for send in sends:
+                Skips(kind, cloudevent["id"], send.template)("stale")
+            return changed
         return changed + self._notices(kind, cloudevent, sends, audit)
+
+    def _stale(self, cloudevent: dict[str, Any]) -> bool:
+        try:
+            stored = datetime.fromisoformat(str(cloudevent["time"]))
+        except (KeyError, ValueError):
+            return True  # no telling how old: do not risk a stale notice
+        if stored.tzinfo is None:
+            stored = stored.replace(tzinfo=UTC)
+        return (clock.now() - stored).total_seconds() > self.rules.replayed_notice_hours * 3600
 
     def _notices(self, kind: str, cloudevent: dict[str, Any], sends: list[Send],
                  audit: dict[str, Any]) -> list[Notification]:
@@ -433,6 +448,7 @@ def rules_from_env(env: Any = os.environ) -> Rules:
                  max_backoff_seconds=float(env.get("NOTIFY_MAX_BACKOFF_SECONDS", 3600)),
                  sending_timeout_seconds=float(env.get("NOTIFY_SENDING_TIMEOUT_SECONDS", 300)),
                  batch_size=int(env.get("NOTIFY_BATCH_SIZE", 50)),
+                 replayed_notice_hours=float(env.get("NOTIFY_REPLAYED_NOTICE_HOURS", 24)),
                  per_minute={"email": int(env.get("NOTIFY_EMAIL_PER_MINUTE", 600)),
                              "sms": int(env.get("NOTIFY_SMS_PER_MINUTE", 300))})
 

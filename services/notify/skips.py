@@ -11,7 +11,8 @@ from services.notify.domain.recipients import masked
 from shared.errors import ServiceError
 
 log = logging.getLogger(__name__)
-REASONS = ("no_contact", "invalid_address", "no_template", "render_failed", "duplicate")
+REASONS = ("no_contact", "invalid_address", "no_template", "render_failed", "duplicate",
+           "stale")
 
 
 class Skips:
@@ -24,7 +25,7 @@ class Skips:
                  error: ServiceError | None = None) -> None:
         metrics.RECIPIENTS_SKIPPED.labels(reason, self.template).inc()
         fields = ", ".join(sorted(error.details)) if error is not None else ""
-        level = logging.INFO if reason == "duplicate" else logging.WARNING
+        level = logging.INFO if reason in ("duplicate", "stale") else logging.WARNING
         log.log(level, "notify: %s %s: %s not sent to %s %s (%s%s)", self.kind, self.event_id,
                 self.template, channel or "any channel", masked(address) if address else "—",
                 reason, f": {fields}" if fields else "")

@@ -85,7 +85,8 @@ class Registry(ServiceApplication):
         self.save_or_conflict(ngo, self._released(ngo.name_key, audit))
         return self.ngo_view(ngo)
 
-    def apply_licensing_event(self, cloudevent: dict[str, Any]) -> list[Ngo]:
+    def apply_licensing_event(self, cloudevent: dict[str, Any], replayed: bool = False
+                              ) -> list[Ngo]:
         """Consumer of licensing's events: the NGO's status follows its licence."""
         status = LICENCE_STATUS.get(cloudevent.get("type", "").removeprefix(
             "ir.isfahan.social.").rsplit(".v", 1)[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -196,3 +197,61 @@ def test_a_service_catches_up_under_its_own_broker_account(
         if licensing is not None:
             stop_container(licensing)
         stop_container(registry)
+
+
+def test_notify_learns_what_it_missed_and_sends_no_stale_notices(store: str) -> None:
+    """Notify hears of a licence for an NGO it never heard of: it reads the registry's log
+    first, then tells the NGO. Its catch-up of licensing's log teaches it an old licence
+    and tells nobody of it (a month-old notice helps no one); a recent one is sent."""
+    from services.notify.application import Notify
+    from shared.clock import clock
+    from shared.store import store_env
+    from tests.unit.test_notify_application import issued, registry_event
+
+    def aged(event: dict[str, Any], days: float) -> dict[str, Any]:
+        return {**event, "time": (clock.now() - timedelta(days=days)).isoformat()}
+
+    app = Notify(store_env("notify"))
+    app.load_default_templates()
+    missed, old, recent = (str(uuid.uuid4()) for _ in range(3))
+    logs = {"registry": [aged(registry_event(n, seq), 40) for seq, n in
+                         enumerate((missed, old, recent), 1)],
+            "licensing": [aged(issued(old, 1), 30), aged(issued(recent, 2), 0.1)]}
+
+    def replay(source: str, after: int) -> dict[str, Any]:
+        head = len(logs[source])
+        return {"events": logs[source][after:], "next": head, "head": head}
+
+    def sent() -> int:
+        return app.find_notifications(page_size=100)["total"]
+
+    dead: list[dict[str, Any]] = []
+    sub = Subscription(app, "notify", f"t-{uuid.uuid4().hex[:6]}", app.react,
+                       routing_keys=["registry.ngo.registered", "licensing.licence.*"],
+                       replay=replay)
+    try:
+        assert sub.receive(aged(issued(missed, 3), 0), lambda e, h: dead.append(h)) \
+            == "processed"
+        assert dead == [] and app._ngo(missed).name and sent() == 2  # e-mail and SMS
+        assert sub.catch_up("licensing", lambda e, h: dead.append(h)) == 2
+        assert dead == [] and sent() == 4  # the recent licence's; none for the old one
+        stale = metrics_value("notify_recipients_skipped_total",
+                              {"reason": "stale", "template": "licence_issued"})
+        assert stale >= 1
+    finally:
+        app.close()
+
+
+def metrics_value(name: str, labels: dict[str, str]) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_topic_patterns_match_as_the_broker_does() -> None:
+    from shared.consumer import topic_matches
+
+    assert topic_matches("licensing.licence.*", "licensing.licence.issued")
+    assert not topic_matches("licensing.licence.*", "licensing.licence.issued.v2")
+    assert topic_matches("meetings.#", "meetings") and topic_matches("#", "a.b.c")
+    assert not topic_matches("registry.ngo.registered", "registry.ngo.dissolved")

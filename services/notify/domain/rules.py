@@ -19,6 +19,9 @@ class Rules:
     sending_timeout_seconds: float = 300.0  # a `sending` older than this is tried again
     batch_size: int = 50
     per_minute: dict[str, int] = field(default_factory=lambda: {"email": 600, "sms": 300})
+    # an event read from its source's log by a catch-up (notify started late, or missed it)
+    # older than this teaches notify what it missed and tells nobody: no stale notices
+    replayed_notice_hours: float = 24.0
 
     def backoff(self, attempt: int) -> timedelta:
         seconds = self.backoff_seconds * 2 ** max(attempt - 1, 0)

@@ -143,6 +143,7 @@ class Subscription:
         self.routing_keys, self.replay = tuple(routing_keys), replay
         self.attempts, self.backoff = attempts, backoff
         self._reading: set[str] = set()  # sources whose log is being read now
+        self.beat: Callable[[], None] = lambda: None  # keeps the consuming connection alive
 
     @property
     def sources(self) -> list[str]:
@@ -180,18 +181,13 @@ class Subscription:
                           upto=int(cloudevent["sequence"]) - 1 if own else None)
             return self.process(cloudevent, replayed)
 
-    def receive(self, cloudevent: dict[str, Any], dead_letter: DeadLetter,
-                replayed: bool = False) -> str:
+    def receive(self, cloudevent: dict[str, Any], dead_letter: DeadLetter) -> str:
         """Handle; a deterministic failure is dead-lettered at once, any other is retried
         with backoff and dead-lettered after the last attempt."""
         error: BaseException | None = None
         for attempt in range(1, self.attempts + 1):
             try:
-                if "_undecodable" in cloudevent:
-                    raise PoisonMessage("بدنه پیام JSON معتبر نیست.")
-                outcome = self.handle(cloudevent, dead_letter, replayed)
-                self._count(outcome)
-                return outcome
+                return self._handled(cloudevent, dead_letter)
             except DETERMINISTIC as exc:
                 error = exc
                 break
@@ -202,10 +198,22 @@ class Subscription:
                     self._count("retried")
                     time.sleep(self.backoff * 2 ** (attempt - 1))
         assert error is not None
+        return self._give_up(cloudevent, dead_letter, error, attempt)
+
+    def _handled(self, cloudevent: dict[str, Any], dead_letter: DeadLetter,
+                 replayed: bool = False) -> str:
+        if "_undecodable" in cloudevent:
+            raise PoisonMessage("بدنه پیام JSON معتبر نیست.")
+        outcome = self.handle(cloudevent, dead_letter, replayed)
+        self._count(outcome)
+        return outcome
+
+    def _give_up(self, cloudevent: dict[str, Any], dead_letter: DeadLetter,
+                 error: BaseException, attempts: int) -> str:
         dead_letter(cloudevent, {
             "x-error": error_text(error),
             "x-error-traceback": redact("".join(traceback.format_exception(error)))[-4000:],
-            "x-attempts": attempt,
+            "x-attempts": attempts,
             "x-consumer": self.name,
             "x-failed-at": datetime.now(UTC).isoformat(),
         })
@@ -213,13 +221,13 @@ class Subscription:
         log.error("%s: dead-lettered %s: %s", self.name, cloudevent.get("id"), error_text(error))
         return "dead_lettered"
 
-    def catch_up(self, source: str, dead_letter: DeadLetter, upto: int | None = None,
-                 beat: Callable[[], None] = lambda: None) -> int:
+    def catch_up(self, source: str, dead_letter: DeadLetter, upto: int | None = None) -> int:
         """Read ``source``'s log from where the last catch-up ended up to ``upto`` (or its
         head) and receive every event this subscription's routing keys select, in order;
         the position reached is kept (a tracking row ``<consumer><-<source>:read``), page by
-        page. Returns how many events were fetched; ``SourceUnavailable`` if the log cannot
-        be read (what was read stays read)."""
+        page. Returns how many events were fetched; raises ``SourceUnavailable`` if the log
+        cannot be read, or a transient failure of an event's handling (what was read stays
+        read: the next catch-up goes on from the last page completed)."""
         assert self.replay is not None
         marker = f"{self.name}<-{source}:read"
         position = self.app.recorder.max_tracking_id(marker) or 0
@@ -241,8 +249,7 @@ class Subscription:
                         break
                     if any(topic_matches(p, routing_key_of(event)) for p in self.routing_keys):
                         fetched += 1
-                        outcome = self.receive(event, lambda e, headers: dead_letter(
-                            e, {**headers, "x-replayed-from": source}), replayed=True)
+                        outcome = self._replayed(source, event, dead_letter)
                         metrics.CATCH_UP_EVENTS.labels(self.service, self.name, source,
                                                        outcome).inc()
                 reached = min(after, end)
@@ -251,10 +258,22 @@ class Subscription:
                 if after <= position or after >= end:
                     break
                 position = after
-                beat()
+                self.beat()
         finally:
             self._reading.discard(source)
         return fetched
+
+    def _replayed(self, source: str, event: dict[str, Any], dead_letter: DeadLetter) -> str:
+        """One event read from the log: a deterministic failure is dead-lettered at once;
+        any other (the database is down) stops the catch-up, tried again later from the
+        last page it completed."""
+        def letter(failed: dict[str, Any], headers: dict[str, Any]) -> None:
+            dead_letter(failed, {"x-replayed-from": source, **headers})  # the innermost
+
+        try:
+            return self._handled(event, letter, replayed=True)
+        except DETERMINISTIC as error:
+            return self._give_up(event, letter, error, 1)
 
     def _mark(self, marker: str, position: int) -> None:
         try:
@@ -345,7 +364,8 @@ class ConsumerLoop:
                                    transport_options={"confirm_publish": True}) as out:
                     self._declare(conn)
                     self._producer = out.Producer(exchange=self.dead_letters)
-                    self._catch_up(conn)
+                    self.subscription.beat = conn.heartbeat_check
+                    self._catch_up()
                     with conn.Consumer(self.queue, on_message=self._on_message,
                                        prefetch_count=20):
                         backoff = 0.5
@@ -354,7 +374,7 @@ class ConsumerLoop:
                                 conn.drain_events(timeout=1)
                             except TimeoutError:
                                 conn.heartbeat_check()
-                            self._catch_up(conn)
+                            self._catch_up()
             except Exception:
                 log.exception("consumer %s: connection failed; retrying", self.queue_name)
                 stop.wait(backoff)
@@ -365,18 +385,19 @@ class ConsumerLoop:
         self.queue(channel).declare()
         self.dead_letter_queue(channel).declare()
 
-    def _catch_up(self, conn: Any) -> None:
+    def _catch_up(self) -> None:
         """Each source not yet read up to its head, when its turn has come."""
         sub = self.subscription
         for source, (due, wait) in list(self.pending.items()):
             if time.monotonic() < due:
                 continue
             try:
-                fetched = sub.catch_up(source, self._dead_letter_event, beat=conn.heartbeat_check)
-            except SourceUnavailable as error:
+                fetched = sub.catch_up(source, self._dead_letter_event)
+            except Exception as error:  # noqa: BLE001 - the source or the database is down
                 self.pending[source] = (time.monotonic() + wait, min(wait * 2, 60.0))
                 log.warning("%s: cannot read %s's log yet (%s); reading the queue meanwhile, "
-                            "trying again in %.0f s", self.queue_name, source, error, wait)
+                            "trying again in %.0f s", self.queue_name, source,
+                            error_text(error), wait)
                 continue
             del self.pending[source]
             metrics.CATCH_UP_PENDING.labels(sub.service, sub.name, source).set(0)

@@ -255,3 +255,32 @@ def test_topic_patterns_match_as_the_broker_does() -> None:
     assert not topic_matches("licensing.licence.*", "licensing.licence.issued.v2")
     assert topic_matches("meetings.#", "meetings") and topic_matches("#", "a.b.c")
     assert not topic_matches("registry.ngo.registered", "registry.ngo.dissolved")
+
+
+def test_a_catch_up_stopped_by_a_database_fault_goes_on_later_and_dead_letters_nothing(
+        store: str) -> None:
+    app = build_registry()
+    log = [cloudevent(n) for n in (1, 2, 3)]
+    faults = iter([OperationalError("database is down")])
+    handled: list[int] = []
+
+    def handler(event: dict[str, Any], replayed: bool = False) -> list[Any]:
+        if event["sequence"] == log[1]["sequence"] and next(faults, None):
+            raise OperationalError("database is down")
+        handled.append(int(event["sequence"]))
+        return []
+
+    def replay(source: str, after: int) -> dict[str, Any]:
+        return {"events": log[after:], "next": 3, "head": 3}
+
+    dead: list[dict[str, Any]] = []
+    sub = Subscription(app, "registry", f"t-{uuid.uuid4().hex[:6]}", handler,
+                       routing_keys=["licensing.licence.*"], replay=replay)
+    try:
+        with pytest.raises(OperationalError):
+            sub.catch_up("licensing", lambda e, h: dead.append(h))
+        assert sub.catch_up("licensing", lambda e, h: dead.append(h)) == 3
+        assert handled == [1, 2, 3] and dead == []  # 1 again: a duplicate, not handled twice
+        assert sub.catch_up("licensing", lambda e, h: dead.append(h)) == 0  # read: position 3
+    finally:
+        app.close()

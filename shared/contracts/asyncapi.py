@@ -456,8 +456,12 @@ def document() -> dict[str, Any]:
                 f"(`{CONTENT_TYPE}`، UTF-8). تحویل «دست‌کم یک بار» است: تکراری‌ها را با `id` و "
                 "ترتیب را با `sequence` (برای هر `source`) بسنجید. کد ملی هرگز آشکار منتشر "
                 "نمی‌شود (`national_id_masked`).\n\n"
+                "عملیات‌ها (operations) از دید سامانه مشترک نوشته شده‌اند: هر کانال یک routing "
+                "key است که مشترک صف خود را با آن می‌بندد و می‌خواند (receive)؛ تاریخچه را از "
+                f"stream `{STREAM}` بخوانید.\n\n"
                 "این سند از قرارداد رویدادهای کد ساخته می‌شود (`bin/contracts`) و نباید دستی "
                 "ویرایش شود."),
+            "contact": {"name": "دفتر امور اجتماعی و فرهنگی استانداری اصفهان"},
             "tags": [{"name": name, "description": text} for name, text in SERVICES.items()],
         },
         "defaultContentType": CONTENT_TYPE,

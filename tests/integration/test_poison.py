@@ -194,3 +194,44 @@ def test_a_huge_decimal_is_refused_at_once_naming_the_field(services: None, call
     answer = caller.answer(caller.send("registry.replay_events", body, {}, {}), timeout=5)
     assert answer["error"]["exc_type"] == "ValidationFailed"
     assert "after" in answer["error"]["value"]
+
+
+# poison on the events side: each consumer gets an event it can never handle, about an NGO
+# whose "id" is a national ID; dead-lettered on the first attempt, the ID in no header or log
+EVENT_POISON = [  # (consumer queue, routing key)
+    ("registry.licence-status", "licensing.licence.issued"),
+    ("licensing.ngo-directory", "registry.ngo.details_changed"),
+    ("notify.notices", "licensing.licence.revoked"),
+]
+
+
+@pytest.mark.parametrize(("queue", "routing_key"), EVENT_POISON)
+def test_a_poison_event_is_dead_lettered_at_once_and_nothing_leaks(
+        services: None, amqp_uri: str, queue: str, routing_key: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from shared.contracts import CONTENT_TYPE, EXCHANGE, encode
+
+    caplog.set_level(logging.DEBUG)
+    source = routing_key.split(".", 1)[0]
+    event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": f"/isfahan/social/{source}",
+             "type": f"ir.isfahan.social.{routing_key}.v1", "subject": SECRET,
+             "time": "2026-11-26T09:00:00Z", "sequence": "00000000000000000009",
+             "data": {"ngo_id": SECRET, "number": "x", "reason": "x", "changes": {}}}
+    dead = Queue(f"{queue}.dead-letter", no_declare=True)
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        dead(conn.channel()).purge()
+        conn.Producer(exchange=Exchange(EXCHANGE, type="topic", durable=True)).publish(
+            encode(event), routing_key=routing_key, content_type=CONTENT_TYPE,
+            content_encoding="utf-8")
+        message = None
+        for _ in range(100):
+            message = dead(conn.channel()).get(no_ack=True)
+            if message is not None:
+                break
+            time.sleep(0.2)
+    assert message is not None, "not dead-lettered"
+    assert message.headers["x-attempts"] == 1
+    assert message.headers["x-error"].startswith(("NotFound", "MissingHistory"))
+    assert SECRET not in json.dumps({k: v for k, v in message.headers.items()
+                                     if k.startswith("x-")}, ensure_ascii=False)
+    assert SECRET not in caplog.text

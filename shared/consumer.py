@@ -8,9 +8,12 @@ found by its exact row, never by "at most the highest seen" (eventsourcing's
 ``has_tracking_id``): so an older event handled after newer ones, as a catch-up does, is
 recorded and counted once like any other.
 
-A failure that no retry can mend (``DETERMINISTIC``: not found, invalid state, invalid
-data, a missing field, not a CloudEvent) goes to the consumer's dead-letter queue at once;
-any other (database or broker down, a version conflict) is retried with backoff first.
+A failure that no retry can mend (``DETERMINISTIC``: ``NotFound``, ``InvalidState``,
+``ValidationFailed``, a missing or mistyped field — ``KeyError``, ``TypeError``,
+``ValueError`` —, not a CloudEvent) goes to the consumer's dead-letter queue at once; any
+other is retried with backoff first: the database or broker down (``OUT_OF_SERVICE``), a
+version conflict in the event store, and ``Conflict`` (a concurrent change that lost the
+race: the next attempt reloads and may pass).
 Never dropped; the error in its headers carries no national id, phone, e-mail or token.
 
 A handler that meets an event about something it never heard of raises ``MissingHistory``

@@ -49,7 +49,9 @@ def cli() -> Path:
     if missing:
         pytest.fail(f"{' and '.join(missing)} not found: the AsyncAPI validation needs Node.js "
                     "20 and npm (apt-get install -y nodejs npm, or nodesource's Node 20).")
-    if not (TOOLING / "node_modules" / ".bin" / "asyncapi").exists():
+    installed = TOOLING / "node_modules" / ".package-lock.json"  # npm ci writes it last
+    if not (TOOLING / "node_modules" / ".bin" / "asyncapi").exists() or not installed.exists() \
+            or installed.stat().st_mtime < (TOOLING / "package-lock.json").stat().st_mtime:
         subprocess.run(["npm", "ci", "--prefix", str(TOOLING)], check=True, timeout=900)
     return CLI
 

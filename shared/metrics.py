@@ -1,11 +1,17 @@
 """Prometheus metrics every service exports, labelled by service; business metrics live
-with their service. Served on the service's own port (registry 9101 … notify 9104)."""
+with their service. Served on the service's own port (registry 9101 … notify 9104), with the
+service's health (``/health/live``, ``/health/ready``: ``shared.health``)."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import eventlet
+import eventlet.wsgi
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
 
 DEFAULT_PORTS = {"registry": 9101, "licensing": 9102, "meetings": 9103, "notify": 9104}
 
@@ -39,13 +45,59 @@ CONSUMED = Counter("consumer_events_total",
                    ["service", "consumer", "outcome"])
 
 
-def serve(service: str) -> int | None:
-    """Start the metrics endpoint; ``<SERVICE>_METRICS_PORT=0`` turns it off (tests)."""
+HEALTH_CHECK_OK = Gauge("health_check_ok",
+                        "1 when the health check passed when last run (event_loop for "
+                        "/health/live; database, broker, projections, relay for /health/ready)",
+                        ["service", "check"])
+
+
+class HealthChecks(Protocol):
+    """What ``serve`` asks about a service's health (``shared.health.Health``)."""
+
+    def live(self) -> dict[str, Any]: ...
+
+    def ready(self) -> dict[str, Any]: ...
+
+
+_health: dict[int, HealthChecks | None] = {}  # port -> the checks it answers with
+
+
+def serve(service: str, health: HealthChecks | None = None) -> int | None:
+    """Serve ``/metrics``, ``/health/live`` and ``/health/ready`` on the service's port, one
+    small HTTP server in a green thread; ``<SERVICE>_METRICS_PORT=0`` turns it off (tests).
+    Served again on the same port (a container restarted in one process), the new checks
+    answer."""
     port = int(os.environ.get(f"{service.upper()}_METRICS_PORT", DEFAULT_PORTS.get(service, 0)))
-    if port:
-        start_http_server(port)
-        return port
-    return None
+    if not port:
+        return None
+    if port not in _health:
+        listener = eventlet.listen(("0.0.0.0", port))
+        eventlet.spawn_n(eventlet.wsgi.server, listener, _router(port), log_output=False,
+                         socket_timeout=10, max_size=64)
+    _health[port] = health
+    return port
+
+
+def _router(port: int) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    metrics_app = make_wsgi_app()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if path in ("/metrics", "/"):
+            return metrics_app(environ, start_response)
+        health = _health.get(port)
+        if path in ("/health/live", "/health/ready") and health is not None:
+            body = health.live() if path == "/health/live" else health.ready()
+            status = "200 OK" if body["status"] == "ok" else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "application/json"),
+                                    ("Cache-Control", "no-store")])
+            return [json.dumps(body, ensure_ascii=False).encode()]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: /metrics, /health/live, /health/ready\n"]
+
+    return app
+
+
 AUTH_FAILURES = Counter("auth_failures_total",
                         "Calls refused for who the caller is: no, bad or expired token "
                         "(Unauthenticated) or a role, agency or county it lacks (forbidden)",

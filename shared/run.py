@@ -33,6 +33,8 @@ from nameko.cli.main import setup_yaml_parser  # noqa: E402
 from nameko.cli.run import import_service  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
+from shared import logs  # noqa: E402
+
 
 def load_config(path: str) -> dict[str, Any]:
     setup_yaml_parser()  # ${AMQP_URI:default} and the like, as `nameko run --config`
@@ -79,6 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default="deploy/nameko.yaml")
     parser.add_argument("module", help="e.g. services.registry.service")
     args = parser.parse_args(argv)
+    try:  # refused by name before anything starts; plain text unless LOG_FORMAT=json
+        logs.log_format()
+    except logs.LogFormatError as error:
+        parser.error(str(error))
+    # services.<name>.service -> <name>, the service every log line names
+    logs.setup(args.module.split(".")[1] if args.module.startswith("services.") else args.module)
     config = load_config(args.config)
     if "LOGGING" in config:
         logging.config.dictConfig(config["LOGGING"])

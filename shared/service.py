@@ -27,7 +27,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from psycopg_pool import PoolTimeout
 
-from shared import access, audit, auth, green, metrics
+from shared import access, audit, auth, green, health, logs, metrics
 from shared.consumer import ConsumerLoop, SourceLog, Subscription
 from shared.contracts import EventContract
 from shared.domain import Actor, Audit
@@ -79,7 +79,7 @@ class Runtime(DependencyProvider):
         green.install()
         self.app = self.build()
         self.app.answers = Answers(self.app)  # type: ignore[attr-defined]
-        metrics.serve(self.contract.service)
+        health.serve(self)  # /metrics, /health/live, /health/ready on its port
         amqp_uri = self.container.config["AMQP_URI"]
         self.loops: list[Callable[[threading.Event], None]] = []
         if os.environ.get("RELAY_ENABLED", "1") != "0":
@@ -251,8 +251,10 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
                     {"correlation_id": context.correlation_id}) from None
             finally:
                 metrics.RPC_CALLS.labels(service, name, outcome).inc()
-                metrics.RPC_LATENCY.labels(service, name, outcome).observe(
-                    time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                metrics.RPC_LATENCY.labels(service, name, outcome).observe(elapsed)
+                logs.access(service, name, outcome, elapsed, context.correlation_id,
+                            context.actor.id if context.actor else None)
 
         entrypoint.changes_state = changes_state  # type: ignore[attr-defined]
         # the argument and result schemas, for the published RPC surface (shared.contracts)

@@ -222,3 +222,33 @@ def test_the_versions_of_one_event_are_one_stored_event(document):
         *older, newest = sorted(messages, key=lambda m: int(m["name"].rsplit(".v", 1)[1]))
         assert all(m.get("x-deprecated") is True for m in older)
         assert "x-deprecated" not in newest
+
+
+def test_the_registry_publishes_what_the_registered_examples_show(sqlite_store, document):
+    """The examples' stored event is one the registry really records: registering the same NGO
+    through its application (SQLite, as the unit tests do) publishes the same v1 and v2 data."""
+    from services.registry import schemas
+    from services.registry.application import build
+    from services.registry.events import REGISTRY_EVENTS
+    from shared.relay import published_after
+    from shared.schemas import load
+
+    _, _, ngo = asyncapi.EXAMPLES["registry.ngo.registered"]
+    founders = [{k: v for k, v in f.items() if v is not None} | {"birth_date": "1360/01/15"}
+                for f in ngo["founders"]]
+    data = load(schemas.RegisterArgs(), {"ngo": {**ngo, "founders": founders}})["ngo"]
+    officer = {"id": "u-1042", "name": "زهرا کریمی", "roles": ["registry_officer"],
+               "agency": "farmandari", "county": "najafabad"}
+    app = build()
+    try:
+        ngo_id = app.register_ngo(data, {"actor": officer, "correlation_id": "c-1",
+                                         "causation_id": None})["ngo_id"]
+        published = published_after(app, REGISTRY_EVENTS, 0, 10)["events"]
+    finally:
+        app.close()
+    messages = document["components"]["messages"]
+    for event in published:
+        shown = messages[event["type"].removeprefix("ir.isfahan.social.").replace(".", "-")]
+        expected = shown["examples"][0]["payload"]["data"]
+        assert event["data"] == {**expected, "ngo_id": ngo_id}
+    assert {e["type"].rsplit(".", 1)[1] for e in published} == {"v1", "v2"}

@@ -24,6 +24,7 @@ eventlet.monkey_patch()  # as `nameko run` does, before anything opens a socket
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -151,16 +152,28 @@ def main() -> int:
     args = parser.parse_args()
     if args.as_before:
         consumer.DETERMINISTIC = (consumer.PoisonMessage,)
-    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-poison-")
+    data_dir = tempfile.mkdtemp(prefix="bench-poison-")
+    os.environ["DATA_DIR"] = data_dir
+    schema = f"poison_{uuid.uuid4().hex[:8]}"
     if args.store == "postgres":
         from tests.conftest import PG
 
         os.environ.update({**PG, "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                           "REGISTRY_POSTGRES_SCHEMA": f"bench_{uuid.uuid4().hex[:8]}"})
+                           "REGISTRY_POSTGRES_SCHEMA": schema})
     else:
         os.environ["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
-    with private_vhost(args.amqp_uri) as (amqp_uri, where):
-        result = run(amqp_uri, args.poison)
+    try:
+        with private_vhost(args.amqp_uri) as (amqp_uri, where):
+            result = run(amqp_uri, args.poison)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.store == "postgres":
+            import psycopg
+
+            with psycopg.connect(dbname=PG["POSTGRES_DBNAME"], host=PG["POSTGRES_HOST"],
+                                 port=PG["POSTGRES_PORT"], user=PG["POSTGRES_USER"],
+                                 password=PG["POSTGRES_PASSWORD"], autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     result.update(store=args.store, broker=where, as_before=args.as_before)
     print(json.dumps(result, ensure_ascii=False, indent=1))
     return 0 if result["dead_lettered"] == args.poison and not result["left_in_queue"] and \

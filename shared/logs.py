@@ -51,8 +51,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"), "Bearer [token]"),
     (re.compile(r"eyJ[\w-]{4,}\.[\w-]+(?:\.[\w-]*)?"), "[token]"),  # a JWT: header.payload.sig
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
-    # Iranian mobiles: 09xxxxxxxxx, +989…, 00989…, 989…, with or without spaces and dashes
-    (re.compile(r"(?<![\d+])(?:\+98|0098|98|0)?[\s-]?9\d{2}[\s-]?\d{3}[\s-]?\d{4}(?!\d)"),
+    # Iranian mobiles: 09xxxxxxxxx, +989…, 00989…, 989…, spaced or dashed, digits of any script
+    (re.compile(r"(?<![\d+])(?:\+98|0098|98|0)?[\s-]?9\d{2}[\s-]?\d{3}[\s-]?\d{4}(?!\d)"
+                .replace("0", "[0۰٠]").replace("8", "[8۸٨]").replace("9", "[9۹٩]")),
      "[phone]"),
     # national IDs: ten digits (also 3-6-1 with dashes), not part of a longer number
     (re.compile(r"(?<!\d)\d{3}-?\d{6}-?\d(?!\d)"), "[national_id]"),

@@ -265,7 +265,8 @@ def _ident(name: str) -> str:
 def _title(p: Publication) -> str:
     """What the event means, for people; a later version says which it is."""
     title = EXAMPLES.get(p.contract.event_name(p.pub), (p.schema,))[0]
-    return title if p.pub.version == 1 else f"{title} (نسخه {p.pub.version})"
+    version = str(p.pub.version).translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    return title if p.pub.version == 1 else f"{title} (نسخه {version})"
 
 
 def example(p: Publication, position: int) -> dict[str, Any]:

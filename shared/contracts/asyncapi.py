@@ -293,7 +293,7 @@ def envelope_schema() -> dict[str, Any]:
     text = {"type": "string", "minLength": 1}
     return {
         "type": "object",
-        "description": "رویداد ابری (CloudEvents 1.0) در حالت ساخت‌یافته: همه ویژگی‌ها و "
+        "description": "یک CloudEvent 1.0 در حالت ساخت‌یافته (structured): همه ویژگی‌ها و "
                        "داده در بدنه JSON پیام، با content_type برابر "
                        f"`{CONTENT_TYPE}`. ویژگی‌ها هیچ داده شخصی ندارند.",
         "required": ["specversion", "id", "source", "type", "subject", "time",

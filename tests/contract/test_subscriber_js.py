@@ -1,0 +1,301 @@
+"""A subscriber that is not ours (#10 §2): tests/contract/subscriber-js/subscriber.js, Node.js
+with amqplib, the CloudEvents SDK and Ajv, shares no code with the services. On real
+RabbitMQ, with the four services as processes, it receives every event a scripted run causes
+(the same ids as their ``replay_events``) and finds each valid; a hand-made wrong event makes
+it exit non-zero, so the check can fail."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kombu import Connection, Exchange
+
+from shared.contracts import CONTENT_TYPE, EXCHANGE, SCHEMA_DIR, asyncapi
+from shared.rpc_client import cluster
+from tests.conftest import OFFICER, SERVICES, ngo_payload
+from tests.integration.conftest import nameko_run, stop
+from tests.integration.test_licensing_flow import OFFICER as LICENSING_OFFICER
+from tests.integration.test_licensing_flow import apply_when_known
+from tests.meetings_support import (
+    MEMBERS,
+    SECRETARIAT,
+    SECRETARY,
+    WORKING_GROUP,
+    attendance,
+    liaison,
+    meeting_payload,
+    resolution_payload,
+)
+from tests.unit.test_notify_channels import SmtpServer, smtp_server  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBSCRIBER = ROOT / "tests" / "contract" / "subscriber-js"
+PACKAGES = ("amqplib", "cloudevents", "ajv", "ajv-formats")
+
+
+@pytest.fixture(scope="session")
+def node_subscriber() -> Path:
+    """subscriber.js with its packages from package-lock.json (npm ci, never npm install).
+    Node and npm missing is a failure, not a skip: the contract check must run."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} not found: the JavaScript subscriber needs "
+                    "Node.js 20 and npm (apt-get install -y nodejs npm).")
+    if not all((SUBSCRIBER / "node_modules" / name).is_dir() for name in PACKAGES):
+        subprocess.run(["npm", "ci", "--prefix", str(SUBSCRIBER), "--ignore-scripts",
+                        "--no-audit", "--no-fund"], check=True, timeout=600)
+    return SUBSCRIBER / "subscriber.js"
+
+
+class JsSubscriber:
+    """subscriber.js as a process: started, bound (its ``ready`` line), then its summary."""
+
+    def __init__(self, script: Path, amqp_uri: str, *args: str):
+        self.process = subprocess.Popen(
+            ["node", str(script), "--amqp", amqp_uri, "--schemas", str(SCHEMA_DIR), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        assert self.process.stderr is not None
+        # it prints {"ready": <queue>} once bound, or {"fatal": ...} and exits
+        line = self.process.stderr.readline()
+        if not line.startswith('{"ready"'):
+            self.process.kill()
+            raise AssertionError(f"subscriber.js did not bind its queue: {line}")
+        self.queue = json.loads(line)["ready"]
+
+    def result(self, timeout: float) -> tuple[int, dict[str, Any]]:
+        """Its exit code and its one JSON summary line."""
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()  # it prints its summary on SIGTERM
+            out, err = self.process.communicate(timeout=10)
+        lines = out.strip().splitlines()
+        assert len(lines) == 1, (out, err)
+        return self.process.returncode, json.loads(lines[0])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def js_subscriber(node_subscriber: Path, amqp_uri: str) -> Iterator[Any]:
+    started: list[JsSubscriber] = []
+
+    def start(*args: str) -> JsSubscriber:
+        started.append(JsSubscriber(node_subscriber, amqp_uri, *args))
+        return started[-1]
+
+    yield start
+    for subscriber in started:
+        subscriber.close()
+
+
+def start_services(amqp_uri: str, logs: Path) -> dict[str, subprocess.Popen]:
+    """The four services as processes (``python -m shared.run``), each answering."""
+    processes = {name: nameko_run(f"services.{name}.service", amqp_uri, logs / f"{name}.log")
+                 for name in SERVICES}
+    deadline = time.monotonic() + 90
+    try:
+        for name in SERVICES:
+            while True:
+                try:
+                    with cluster(amqp_uri, OFFICER, timeout=5) as proxy:
+                        getattr(proxy, name).replay_events(after=0, limit=1)
+                    break
+                except Exception:  # noqa: BLE001 - not up yet
+                    assert time.monotonic() < deadline, (logs / f"{name}.log").read_text()
+                    time.sleep(0.5)
+    except BaseException:
+        stop(*processes.values())
+        raise
+    return processes
+
+
+def scripted_run(amqp_uri: str) -> None:
+    """Something of everything: NGOs registered, changed and dissolved; a licence applied
+    for, cleared, issued (its e-mail sent by notify), suspended and reinstated; a body
+    created, the working group seated, a meeting held, a resolution passed and completed."""
+    with cluster(amqp_uri, OFFICER, timeout=30) as registry_officer, \
+            cluster(amqp_uri, LICENSING_OFFICER, timeout=30) as licensing_officer, \
+            cluster(amqp_uri, SECRETARIAT, timeout=30) as secretariat, \
+            cluster(amqp_uri, SECRETARY, timeout=30) as secretary:
+        registry = registry_officer.registry
+        ngo_id = registry.register_ngo(ngo_payload(email="yavaran@example.org"))["ngo_id"]
+        other = registry.register_ngo(ngo_payload(name="انجمن دوستداران کتاب نجف‌آباد"))
+        registry.change_details(other["ngo_id"], {"address": "نجف‌آباد، خیابان شریعتی"})
+        registry.dissolve_ngo(other["ngo_id"], "انحلال به تصمیم مجمع عمومی")
+
+        licensing = licensing_officer.licensing
+        application = apply_when_known(licensing_officer, ngo_id)
+        for inquiry in application["inquiries"]:
+            licensing.answer_inquiry(application["application_id"], inquiry["agency"],
+                                     "cleared", "بلامانع")
+        licence_id = licensing.approve_application(application["application_id"])["licence_id"]
+        licensing.suspend_licence(licence_id, "گزارش تخلف")
+        licensing.reinstate_licence(licence_id)
+
+        secretariat.meetings.create_body({
+            "code": f"hesseh-{uuid.uuid4().hex[:8]}", "kind": "facilitation_office",
+            "name": "دفتر تسهیلگری محله جلفا", "county": "isfahan"})
+        for member in MEMBERS:
+            secretariat.meetings.add_member(WORKING_GROUP, member)
+        meetings = secretary.meetings
+        meeting_id = meetings.schedule_meeting(**meeting_payload())["meeting_id"]
+        meetings.record_attendance(meeting_id, attendance(5, 1))
+        resolution_id = meetings.pass_resolution(**resolution_payload(meeting_id))[
+            "resolution_id"]
+        meetings.close_meeting(meeting_id, "صورت‌جلسه نشست نخست کارگروه")
+        secretariat.meetings.record_council_decision(resolution_id, True, "جلسه ۱۲ شورا")
+    for agency in ("welfare", "medical-university"):
+        with cluster(amqp_uri, liaison(agency), timeout=30) as agency_liaison:
+            agency_liaison.meetings.report_progress(resolution_id, agency, 100, "انجام شد")
+
+
+def replayed_ids(amqp_uri: str) -> dict[str, set[str]]:
+    """Every event id each service's ``replay_events`` reports, whole log, page by page."""
+    ids: dict[str, set[str]] = {}
+    with cluster(amqp_uri, OFFICER, timeout=30) as proxy:
+        for name in SERVICES:
+            ids[name], after = set(), 0
+            while True:
+                page = getattr(proxy, name).replay_events(after=after, limit=200)
+                ids[name].update(event["id"] for event in page["events"])
+                if page["next"] >= page["head"] or page["next"] == after:
+                    break
+                after = page["next"]
+    return ids
+
+
+def test_a_node_subscriber_receives_and_validates_every_event_of_a_run(
+        js_subscriber, sqlite_store, amqp_uri, tmp_path, monkeypatch,
+        smtp_server):  # noqa: F811
+    monkeypatch.setenv("NOTIFY_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("NOTIFY_SMTP_PORT", str(smtp_server.port))
+    started = time.monotonic()
+    # bound before any service starts: it hears the bodies meetings seeds at its first start
+    subscriber = js_subscriber("--idle-ms", "10000", "--timeout-ms", "240000", "--print-ids")
+    processes = start_services(amqp_uri, tmp_path)
+    try:
+        scripted_run(amqp_uri)
+        code, summary = subscriber.result(timeout=240)
+        replayed = replayed_ids(amqp_uri)
+    finally:
+        stop(*processes.values())
+    elapsed = time.monotonic() - started
+
+    assert summary["errors"] == [] and summary["error_count"] == 0, summary["errors"]
+    assert code == 0 and summary["stopped"] == "idle", summary
+    every = set().union(*replayed.values())
+    assert set(summary["ids"]) == every, (len(summary["ids"]), len(every))
+    assert summary["events"] == len(every) == len(summary["ids"])
+    assert set(summary["by_source"]) == {f"/isfahan/social/{name}" for name in SERVICES}
+    assert all(replayed[name] for name in SERVICES), {k: len(v) for k, v in replayed.items()}
+    seen = set(summary["by_type"])
+    for wanted in ("registry.ngo.registered.v1", "registry.ngo.registered.v2",
+                   "registry.ngo.dissolved.v1", "registry.ngo.status_changed.v1",
+                   "licensing.licence.issued.v1", "licensing.licence.reinstated.v1",
+                   "meetings.body.created.v1", "meetings.resolution.completed.v1",
+                   "notify.notification.delivered.v1"):
+        assert f"ir.isfahan.social.{wanted}" in seen, (wanted, sorted(seen))
+    print(f"\nnode subscriber: {summary['events']} events "
+          f"({summary['deliveries']} deliveries, {summary['duplicates']} duplicates) "
+          f"from {json.dumps(summary['by_source'])}; {len(seen)} types; subscriber ran "
+          f"{summary['elapsed_ms'] / 1000:.1f} s (10 s of it the quiet period), test "
+          f"{elapsed:.1f} s\n{json.dumps(summary['by_type'], indent=1)}")
+
+
+# ---- the check can fail: hand-made events published to the exchange ------------------------
+
+@pytest.fixture(scope="module")
+def example() -> dict[str, Any]:
+    """A valid event as the contract shows it: the AsyncAPI example of registry.ngo.dissolved."""
+    document = yaml.safe_load(asyncapi.OUTPUT.read_text(encoding="utf-8"))
+    message = document["components"]["messages"]["registry-ngo-dissolved-v1"]
+    return message["examples"][0]["payload"]
+
+
+@pytest.fixture
+def test_exchange(amqp_uri: str) -> Iterator[str]:
+    """An exchange of this test's own, shaped as isfahan.social.events: the hand-made events
+    reach the subscriber and none of the services' durable queues bound to the real one."""
+    name = f"{EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
+    yield name
+    with Connection(amqp_uri) as conn:
+        Exchange(name, type="topic", durable=True)(conn.default_channel).delete()
+
+
+def publish(amqp_uri: str, exchange: str, event: dict[str, Any],
+            routing_key: str = "registry.ngo.dissolved", content_type: str = CONTENT_TYPE
+            ) -> None:
+    body = json.dumps(event, ensure_ascii=False).encode("utf-8")
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer(exchange=Exchange(exchange, type="topic", durable=True))
+        producer.publish(body, routing_key=routing_key, content_type=content_type,
+                         content_encoding="utf-8", message_id=event.get("id"), delivery_mode=2)
+
+
+def changed(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy with other attributes (``None`` removes one) and, by ``data=``, other data."""
+    made = copy.deepcopy(event)
+    for key, value in changes.items():
+        if value is None:
+            made.pop(key, None)
+        else:
+            made[key] = value
+    return made
+
+
+def next_event(event: dict[str, Any], sequence: int) -> dict[str, Any]:
+    return changed(event, id=str(uuid.uuid4()), sequence=f"{sequence:020d}")
+
+
+CASES = {
+    # name: (events as (event, routing key, content type), exit code, failed checks)
+    "valid": (lambda e: [(e,)], 0, set()),
+    "a redelivered duplicate is counted, not an error": (lambda e: [(e,), (e,)], 0, set()),
+    "data against its schema": (
+        lambda e: [(changed(e, data={"ngo_id": "not-a-uuid"}),)], 1, {"data"}),
+    "a required attribute missing": (lambda e: [(changed(e, subject=None),)], 1, {"envelope"}),
+    "binary mode instead of structured": (
+        lambda e: [(e, "registry.ngo.dissolved", "application/json")], 1,
+        {"content_type", "cloudevent"}),
+    "the same id with another body": (
+        lambda e: [(e,), (changed(e, data={**e["data"], "reason": "دیگر"}),)], 1, {"id_unique"}),
+    "sequence going back in a source": (
+        lambda e: [(next_event(e, 9),), (next_event(e, 8),)], 1, {"sequence", "subject_order"}),
+    "a type without a schema": (
+        lambda e: [(changed(e, type="ir.isfahan.social.registry.ngo.dissolved.v9",
+                            dataschema=e["dataschema"].replace(".v1.", ".v9.")),
+                    "registry.ngo.dissolved.v9")], 1, {"schema"}),
+    "routing key not the type's": (lambda e: [(e, "registry.ngo.registered")], 1,
+                                   {"routing_key"}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_wrong_event_makes_the_node_subscriber_fail(case, js_subscriber, amqp_uri, example,
+                                                      test_exchange):
+    make, expected_code, expected_checks = CASES[case]
+    subscriber = js_subscriber("--idle-ms", "1500", "--timeout-ms", "30000",
+                               "--exchange", test_exchange)
+    sent = make(example)
+    for event, *how in sent:
+        publish(amqp_uri, test_exchange, event, *how)
+    code, summary = subscriber.result(timeout=40)
+    assert code == expected_code, summary
+    assert {error["check"] for error in summary["errors"]} == expected_checks, summary
+    assert summary["deliveries"] == len(sent)
+    for error in summary["errors"]:  # names the event and the rule, never a value
+        assert "not-a-uuid" not in json.dumps(error) and "دیگر" not in json.dumps(error)

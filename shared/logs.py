@@ -46,15 +46,19 @@ def setup(service: str) -> None:
     SERVICE, INSTANCE = service, f"{socket.gethostname()}:{os.getpid()}"
 
 
-# what a person's data looks like; \d is any script's decimal digit (ASCII, ۰-۹, ٠-٩)
+# what a person's data looks like; \d is any script's decimal digit (ASCII, ۰-۹, ٠-٩), and so
+# are the literal digits of a prefix
+_0, _8, _9, _AREA = "[0۰٠]", "[8۸٨]", "[9۹٩]", "[1-8۱-۸١-٨]"
+_COUNTRY = rf"(?:\+{_9}{_8}|{_0}{_0}{_9}{_8})"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"), "Bearer [token]"),
     (re.compile(r"eyJ[\w-]{4,}\.[\w-]+(?:\.[\w-]*)?"), "[token]"),  # a JWT: header.payload.sig
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
-    # Iranian mobiles: 09xxxxxxxxx, +989…, 00989…, 989…, spaced or dashed, digits of any script
-    (re.compile(r"(?<![\d+])(?:\+98|0098|98|0)?[\s-]?9\d{2}[\s-]?\d{3}[\s-]?\d{4}(?!\d)"
-                .replace("0", "[0۰٠]").replace("8", "[8۸٨]").replace("9", "[9۹٩]")),
-     "[phone]"),
+    # mobiles: 09xxxxxxxxx, +989…, 00989…, 989…, 9xxxxxxxxx, spaced or dashed
+    (re.compile(rf"(?<![\d+])(?:{_COUNTRY}|{_9}{_8}|{_0})?[\s-]?{_9}\d{{2}}[\s-]?\d{{3}}"
+                rf"[\s-]?\d{{4}}(?!\d)"), "[phone]"),
+    # landlines: 0 + area code + 8 digits (031-42612345), +98 31 …
+    (re.compile(rf"(?<![\d+])(?:{_COUNTRY}|{_0})[\s-]?{_AREA}\d[\s-]?\d{{8}}(?!\d)"), "[phone]"),
     # national IDs: ten digits (also 3-6-1 with dashes), not part of a longer number
     (re.compile(r"(?<!\d)\d{3}-?\d{6}-?\d(?!\d)"), "[national_id]"),
 )

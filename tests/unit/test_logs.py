@@ -32,6 +32,8 @@ PERSONAL = (
        ("09123456789", "[phone]"), ("+989123456789", "[phone]"), ("00989123456789", "[phone]"),
        ("0912 345 6789", "[phone]"), ("0912-345-6789", "[phone]"),
        ("09123456789".translate(PERSIAN), "[phone]"),
+       ("03142612345", "[phone]"), ("031-42612345", "[phone]"), ("+983142612345", "[phone]"),
+       ("02188776655".translate(ARABIC), "[phone]"),
        ("info@example.org", "[email]"), ("zahra.karimi+ngo@mail.isfahan.ir", "[email]"),
        ("مریم@مثال.ایران", "[email]"),
        (TOKEN, "[token]"), (f"Bearer {TOKEN}", "Bearer [token]"),

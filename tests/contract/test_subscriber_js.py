@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kombu import Connection, Exchange
+from kombu import Connection, Exchange, Queue
 
 from shared.contracts import CONTENT_TYPE, EXCHANGE, SCHEMA_DIR, asyncapi
 from shared.rpc_client import cluster
@@ -299,3 +301,48 @@ def test_a_wrong_event_makes_the_node_subscriber_fail(case, js_subscriber, amqp_
     assert summary["deliveries"] == len(sent)
     for error in summary["errors"]:  # names the event and the rule, never a value
         assert "not-a-uuid" not in json.dumps(error) and "دیگر" not in json.dumps(error)
+
+
+# ---- stream.js: joining late through the stream (the README's amqplib example) -------------
+
+@pytest.fixture
+def test_stream(amqp_uri: str, test_exchange: str) -> Iterator[str]:
+    """A stream of this test's own, bound with '#' as isfahan.social.events.log is."""
+    name = f"isfahan.social.events.log.test-{uuid.uuid4().hex[:8]}"
+    stream = Queue(name, Exchange(test_exchange, type="topic", durable=True), routing_key="#",
+                   durable=True, queue_arguments={"x-queue-type": "stream"})
+    with Connection(amqp_uri) as conn:
+        stream(conn.default_channel).declare()
+    yield name
+    with Connection(amqp_uri) as conn:
+        stream(conn.default_channel).delete()
+
+
+def read_stream(node_subscriber: Path, amqp_uri: str, stream: str, offset: str, count: int
+                ) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        ["node", str(node_subscriber.parent / "stream.js"), amqp_uri, offset, str(count)],
+        capture_output=True, text=True, timeout=30, env={**os.environ, "EVENTS_STREAM": stream})
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_stream_js_joins_late_from_first_an_offset_or_a_time(node_subscriber, amqp_uri, example,
+                                                           test_exchange, test_stream):
+    events = [next_event(example, sequence) for sequence in range(1, 6)]
+    ids = [event["id"] for event in events]
+    for event in (events[0], events[1], events[1], events[2]):  # the second one delivered twice
+        publish(amqp_uri, test_exchange, event)
+    time.sleep(2)  # the time offset is in whole seconds: the later events' second is later
+    later = datetime.now(UTC).replace(microsecond=0).isoformat()
+    for event in events[3:]:
+        publish(amqp_uri, test_exchange, event)
+
+    first = read_stream(node_subscriber, amqp_uri, test_stream, "first", 5)
+    assert [line["id"] for line in first] == ids  # in order, the duplicate dropped
+    assert [line["offset"] for line in first] == [0, 1, 3, 4, 5]
+    assert [line["sequence"] for line in first] == [e["sequence"] for e in events]
+    from_time = read_stream(node_subscriber, amqp_uri, test_stream, later, 2)
+    assert [line["id"] for line in from_time] == ids[3:]
+    from_offset = read_stream(node_subscriber, amqp_uri, test_stream, "3", 3)
+    assert [line["id"] for line in from_offset] == ids[2:]

@@ -47,20 +47,22 @@ def setup(service: str) -> None:
 
 
 # what a person's data looks like; \d is any script's decimal digit (ASCII, ۰-۹, ٠-٩), and so
-# are the literal digits of a prefix
+# are the literal digits of a prefix. A digit run inside an ASCII word (hex: a UUID, a hash) is
+# not one; beside Persian letters it is.
 _0, _8, _9, _AREA = "[0۰٠]", "[8۸٨]", "[9۹٩]", "[1-8۱-۸١-٨]"
+_START, _END = r"(?<![\da-zA-Z+])", r"(?![\da-zA-Z])"
 _COUNTRY = rf"(?:\+{_9}{_8}|{_0}{_0}{_9}{_8})"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"), "Bearer [token]"),
+    (re.compile(r"(?i)bearer\s+[^\s\"',;]+"), "Bearer [token]"),
     (re.compile(r"eyJ[\w-]{4,}\.[\w-]+(?:\.[\w-]*)?"), "[token]"),  # a JWT: header.payload.sig
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     # mobiles: 09xxxxxxxxx, +989…, 00989…, 989…, 9xxxxxxxxx, spaced or dashed
-    (re.compile(rf"(?<![\d+])(?:{_COUNTRY}|{_9}{_8}|{_0})?[\s-]?{_9}\d{{2}}[\s-]?\d{{3}}"
-                rf"[\s-]?\d{{4}}(?!\d)"), "[phone]"),
+    (re.compile(rf"{_START}(?:(?:{_COUNTRY}|{_9}{_8}|{_0})[\s-]?)?{_9}\d{{2}}[\s-]?\d{{3}}"
+                rf"[\s-]?\d{{4}}{_END}"), "[phone]"),
     # landlines: 0 + area code + 8 digits (031-42612345), +98 31 …
-    (re.compile(rf"(?<![\d+])(?:{_COUNTRY}|{_0})[\s-]?{_AREA}\d[\s-]?\d{{8}}(?!\d)"), "[phone]"),
+    (re.compile(rf"{_START}(?:{_COUNTRY}|{_0})[\s-]?{_AREA}\d[\s-]?\d{{8}}{_END}"), "[phone]"),
     # national IDs: ten digits (also 3-6-1 with dashes), not part of a longer number
-    (re.compile(r"(?<!\d)\d{3}-?\d{6}-?\d(?!\d)"), "[national_id]"),
+    (re.compile(rf"{_START}\d{{3}}-?\d{{6}}-?\d{_END}"), "[national_id]"),
 )
 
 

@@ -41,7 +41,7 @@ from kombu import Connection, Exchange, Queue, binding
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared import metrics
-from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE, decode, encode
+from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE, decode, encode, routing_key_of
 from shared.errors import InvalidState, NotFound, ValidationFailed
 from shared.store import ServiceApplication
 
@@ -117,12 +117,6 @@ def tracking_for(consumer: str, cloudevent: dict[str, Any]) -> Tracking:
         return Tracking(f"{consumer}<-{source_of(cloudevent)}", int(cloudevent["sequence"]))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise PoisonMessage("پیام یک CloudEvent معتبر با source و sequence نیست.") from None
-
-
-def routing_key_of(cloudevent: dict[str, Any]) -> str:
-    """``ir.isfahan.social.registry.ngo.registered.v1`` -> ``registry.ngo.registered``."""
-    kind = str(cloudevent.get("type", "")).removeprefix("ir.isfahan.social.")
-    return re.sub(r"\.v\d+$", "", kind)
 
 
 def topic_matches(pattern: str, key: str) -> bool:
@@ -250,7 +244,8 @@ class Subscription:
                     sequence = int(event.get("sequence") or 0)
                     if sequence > end:
                         break
-                    if any(topic_matches(p, routing_key_of(event)) for p in self.routing_keys):
+                    if any(topic_matches(p, routing_key_of(str(event.get("type", ""))))
+                           for p in self.routing_keys):
                         fetched += 1
                         outcome = self._replayed(source, event, dead_letter)
                         metrics.CATCH_UP_EVENTS.labels(self.service, self.name, source,

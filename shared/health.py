@@ -116,6 +116,7 @@ class Health:
         stopping: threading.Event = self.runtime.stopping
         while not stopping.is_set():
             try:
+                self.live()
                 self.ready()
             except Exception:  # noqa: BLE001 - the gauges are best effort
                 pass

@@ -14,11 +14,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import eventlet
 import pytest
 from eventlet import patcher
 
+from shared.health import Health, Probe
 from shared.rpc_client import cluster
 from tests.conftest import OFFICER, PG, ngo_payload
 from tests.integration.conftest import nameko_run, stop
@@ -171,3 +174,48 @@ def test_ready_follows_the_database_and_live_stays(store, amqp_uri, tmp_path):
         stop(process)
         proxy.close()
     assert process.returncode == 0, log.read_text()[-3000:]
+
+
+def test_a_hanging_check_answers_timeout_in_time_and_is_not_started_twice():
+    started: list[float] = []
+
+    def hangs() -> dict[str, Any]:
+        started.append(time.monotonic())
+        eventlet.sleep(1.5)
+        return {"ok": True}
+
+    probe = Probe(hangs)
+    for _ in range(3):  # asked again while it still runs: the same run, no second one
+        probe.start()
+        began = time.monotonic()
+        assert probe.result(time.monotonic() + 0.2) == {"ok": False, "error": "timeout"}
+        assert time.monotonic() - began < 0.5
+    assert len(started) == 1
+    probe.start()
+    result = probe.result(time.monotonic() + 3)  # the first run, finished
+    assert result["ok"] is True and result["ms"] >= 1400, result
+    assert len(started) == 1
+
+
+def test_a_failing_check_says_its_type_not_its_message():
+    def fails() -> dict[str, Any]:
+        raise ConnectionError("connection to postgresql://svc:s3cret@db.internal:5432 failed")
+
+    probe = Probe(fails)
+    probe.start()
+    result = probe.result(time.monotonic() + 1)
+    assert result["ok"] is False and result["error"] == "ConnectionError", result
+    assert "s3cret" not in json.dumps(result) and "db.internal" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_the_broker_check_opens_a_real_connection(amqp_uri, reachable):
+    uri = amqp_uri if reachable else f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    runtime = SimpleNamespace(contract=SimpleNamespace(service="registry"), app=None,
+                              container=SimpleNamespace(config={"AMQP_URI": uri}))
+    probe = Probe(Health(runtime).broker)
+    probe.start()
+    began = time.monotonic()
+    result = probe.result(time.monotonic() + 3)
+    assert result["ok"] is reachable, result
+    assert time.monotonic() - began < 2.5 and "guest" not in json.dumps(result), result

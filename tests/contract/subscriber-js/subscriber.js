@@ -15,7 +15,12 @@
 //
 //   node subscriber.js --amqp amqp://guest:guest@127.0.0.1:5672/ \
 //       --schemas ../../../shared/contracts/schemas [--max-events N] [--idle-ms 10000]
-//       [--timeout-ms 600000] [--print-ids] [--exchange isfahan.social.events]
+//       [--timeout-ms 600000] [--print-ids] [--seen-file ids.txt]
+//       [--exchange isfahan.social.events]
+//
+// --idle-ms 0: no quiet period. --print-ids adds every event id to the summary; --seen-file
+// appends each new event's id to a file as it arrives (a driver can watch it, then stop the
+// subscriber with SIGTERM).
 //
 // On stderr: one line {"ready": "<queue>"} once the queue is bound (start the run after it).
 'use strict';
@@ -67,6 +72,7 @@ function options() {
       'idle-ms': { type: 'string', default: '10000' },
       'timeout-ms': { type: 'string', default: '600000' },
       'print-ids': { type: 'boolean', default: false },
+      'seen-file': { type: 'string' },
     },
   });
   if (!values.schemas) throw new Error('--schemas <folder of the JSON Schemas> is required');
@@ -78,6 +84,7 @@ function options() {
     idleMs: Number(values['idle-ms']),
     timeoutMs: Number(values['timeout-ms']),
     printIds: values['print-ids'],
+    seenFile: values['seen-file'],
   };
 }
 
@@ -158,6 +165,7 @@ class Checker {
       return false;
     }
     this.bodies.set(raw.id, digest);
+    this.lastId = raw.id;
     this.byType[raw.type] = (this.byType[raw.type] || 0) + 1;
     this.bySource[raw.source] = (this.bySource[raw.source] || 0) + 1;
 
@@ -290,11 +298,12 @@ async function main() {
       return finish('cancelled');
     }
     if (finished) return undefined;
-    checker.check(message);
+    const isNew = checker.check(message);
     channel.ack(message);
+    if (isNew && opts.seenFile) fs.appendFileSync(opts.seenFile, `${checker.lastId}\n`);
     if (opts.maxEvents > 0 && checker.events >= opts.maxEvents) return finish('max-events');
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => finish('idle'), opts.idleMs);
+    if (opts.idleMs > 0) idleTimer = setTimeout(() => finish('idle'), opts.idleMs);
     return undefined;
   }, { noAck: false });
   process.stderr.write(`${JSON.stringify({ ready: queue })}\n`);

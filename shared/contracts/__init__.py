@@ -146,3 +146,34 @@ def decode(body: bytes | str) -> dict[str, Any]:
         pass
     raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     return {"_undecodable": raw}
+
+
+# The stream (issue #10 §3): every event, for a subscriber in any language that joins late.
+STREAM = "isfahan.social.events.log"
+STREAM_BINDING_KEY = "#"
+STREAM_SETTINGS = {"STREAM_MAX_AGE": "x-max-age", "STREAM_MAX_BYTES": "x-max-length-bytes",
+                   "STREAM_MAX_SEGMENT_BYTES": "x-stream-max-segment-size-bytes"}
+
+
+class StreamSettingError(ValueError):
+    """A ``STREAM_*`` retention setting that RabbitMQ would not take; names the variable."""
+
+
+def stream_arguments(env: Any = os.environ) -> dict[str, Any]:
+    """The stream's queue arguments: retention from ``STREAM_MAX_AGE`` (``365D``; units Y, M,
+    D, h, m, s), ``STREAM_MAX_BYTES`` and ``STREAM_MAX_SEGMENT_BYTES``, each unset by default
+    (keep what the disk allows). The same every time, wherever it is declared."""
+    arguments: dict[str, Any] = {"x-queue-type": "stream"}
+    for variable, argument in STREAM_SETTINGS.items():
+        value = env.get(variable, "").strip()
+        if not value:
+            continue
+        age = variable == "STREAM_MAX_AGE"
+        number, unit = (value[:-1], value[-1]) if age else (value, "")
+        if (not (number.isascii() and number.isdigit() and 0 < int(number) < 10**18)
+                or (age and unit not in "YMDhms")):
+            wanted = "a whole number and a unit Y, M, D, h, m or s (365D)" if age \
+                else "a whole number of bytes"
+            raise StreamSettingError(f"{variable} must be {wanted}, not {value[:20]!r}")
+        arguments[argument] = value if age else int(value)
+    return arguments

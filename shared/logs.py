@@ -53,7 +53,7 @@ _0, _8, _9, _AREA = "[0۰٠]", "[8۸٨]", "[9۹٩]", "[1-8۱-۸١-٨]"
 _START, _END = r"(?<![\da-zA-Z+])", r"(?![\da-zA-Z])"
 _COUNTRY = rf"(?:\+{_9}{_8}|{_0}{_0}{_9}{_8})"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)bearer\s+[^\s\"',;]+"), "Bearer [token]"),
+    (re.compile(r"(?i:bearer)\s+[^\s\"',;]+"), "Bearer [token]"),
     (re.compile(r"eyJ[\w-]{4,}\.[\w-]+(?:\.[\w-]*)?"), "[token]"),  # a JWT: header.payload.sig
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     # mobiles: 09xxxxxxxxx, +989…, 00989…, 989…, 9xxxxxxxxx, spaced or dashed
@@ -66,11 +66,19 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# all of them in one pass, the earlier first where two could start at the same place
+_ANY = re.compile("|".join(f"(?P<p{i}>{p.pattern})" for i, (p, _) in enumerate(_PATTERNS)))
+_REPLACEMENTS = {f"p{i}": replacement for i, (_, replacement) in enumerate(_PATTERNS)}
+
+
+_SUSPECT = re.compile(r"[\d@]|eyJ|(?i:bearer)").search  # what every one of them needs: fast
+
+
 def mask(text: str) -> str:
     """``text`` with every national ID, phone, e-mail, JWT and Bearer token replaced."""
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    if not _SUSPECT(text):
+        return text
+    return _ANY.sub(lambda found: _REPLACEMENTS[found.lastgroup or ""], text)
 
 
 # a LogRecord's own attributes; anything else on a record came as ``extra``

@@ -165,3 +165,9 @@ def test_deploy_logging_configuration_formats_and_masks(monkeypatch, fmt):
         assert line["token"] == "[token]"
     else:
         assert text.rstrip().endswith("INFO services.notify sms to [phone] for [national_id]")
+
+
+def test_a_token_without_a_digit_is_masked_too():
+    digitless = "eyJhbGciOiJub25lIn.eyJzdWIiOiJhYmMifQ.c2lnbmF0dXJl".replace("2", "x")
+    assert logs.mask(f"auth {digitless}") == "auth [token]"
+    assert logs.mask("Bearer abcdefgh") == "Bearer [token]"

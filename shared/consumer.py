@@ -14,7 +14,8 @@ A failure that no retry can mend (``DETERMINISTIC``: ``NotFound``, ``InvalidStat
 other is retried with backoff first: the database or broker down (``OUT_OF_SERVICE``), a
 version conflict in the event store, and ``Conflict`` (a concurrent change that lost the
 race: the next attempt reloads and may pass).
-Never dropped; the error in its headers carries no national id, phone, e-mail or token.
+Never dropped; the error in its headers carries no national id, phone, e-mail or token
+(``shared.logs.mask``, the one mask the logs use too).
 
 A handler that meets an event about something it never heard of raises ``MissingHistory``
 (naming the source that tells of it): the consumer reads that source's log through its
@@ -27,7 +28,6 @@ a source that is not up is retried in the background while the queue is read.
 from __future__ import annotations
 
 import logging
-import re
 import time
 import traceback
 import uuid
@@ -43,6 +43,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from shared import metrics
 from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE, decode, encode, routing_key_of
 from shared.errors import InvalidState, NotFound, ValidationFailed
+from shared.logs import mask
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -83,26 +84,14 @@ class SourceUnavailable(Exception):
 DETERMINISTIC: tuple[type[BaseException], ...] = (
     PoisonMessage, NotFound, InvalidState, ValidationFailed, KeyError, TypeError, ValueError)
 
-# what must never leave in a header or a log line: e-mail addresses, runs of 10 or more
-# digits (national ids, phone numbers, in any script), tokens
-_PERSONAL = re.compile(
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-    r"|(?<![\w-])\+?\d(?:[\s-]?\d){9,}(?![\w-])"
-    r"|Bearer\s+\S+|eyJ[\w-]*\.[\w-]*\.[\w-]*")
-
-
-def redact(text: str) -> str:
-    return _PERSONAL.sub("…", text)
-
-
 def error_text(error: BaseException) -> str:
     """What a dead letter and the log say of an error: its type and, for invalid data, the
     fields named (never the values: a validation message may echo them)."""
     if isinstance(error, ValidationFailed):
         return f"ValidationFailed: {', '.join(map(str, error.details)) or '—'}"[:2000]
     if isinstance(error, KeyError):
-        return f"KeyError: field {redact(str(error))} missing"[:2000]
-    return f"{type(error).__name__}: {redact(str(error))}"[:2000]
+        return f"KeyError: field {mask(str(error))} missing"[:2000]
+    return f"{type(error).__name__}: {mask(str(error))}"[:2000]
 
 
 def source_of(cloudevent: dict[str, Any]) -> str:
@@ -209,7 +198,7 @@ class Subscription:
                  error: BaseException, attempts: int) -> str:
         dead_letter(cloudevent, {
             "x-error": error_text(error),
-            "x-error-traceback": redact("".join(traceback.format_exception(error)))[-4000:],
+            "x-error-traceback": mask("".join(traceback.format_exception(error)))[-4000:],
             "x-attempts": attempts,
             "x-consumer": self.name,
             "x-failed-at": datetime.now(UTC).isoformat(),

@@ -84,6 +84,7 @@ class SourceUnavailable(Exception):
 DETERMINISTIC: tuple[type[BaseException], ...] = (
     PoisonMessage, NotFound, InvalidState, ValidationFailed, KeyError, TypeError, ValueError)
 
+
 def error_text(error: BaseException) -> str:
     """What a dead letter and the log say of an error: its type and, for invalid data, the
     fields named (never the values: a validation message may echo them)."""

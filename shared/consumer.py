@@ -41,7 +41,14 @@ from kombu import Connection, Exchange, Queue, binding
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared import metrics
-from shared.contracts import DEAD_LETTER_EXCHANGE, EXCHANGE, decode, encode, routing_key_of
+from shared.contracts import (
+    CONTENT_TYPE,
+    DEAD_LETTER_EXCHANGE,
+    EXCHANGE,
+    decode,
+    encode,
+    routing_key_of,
+)
 from shared.errors import InvalidState, NotFound, ValidationFailed
 from shared.logs import mask
 from shared.store import ServiceApplication
@@ -413,5 +420,5 @@ class ConsumerLoop:
     def _dead_letter_event(self, cloudevent: dict[str, Any], headers: dict[str, Any]) -> None:
         """A failed event read from a source's log (not from the queue)."""
         self._producer.publish(encode(cloudevent), routing_key=self.queue_name, delivery_mode=2,
-                               content_type="application/cloudevents+json",
+                               content_type=CONTENT_TYPE,
                                content_encoding="utf-8", headers=headers, retry=False)

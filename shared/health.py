@@ -114,13 +114,12 @@ class Health:
 
     def _refresh(self) -> None:
         stopping: threading.Event = self.runtime.stopping
-        while not stopping.is_set():
+        while not stopping.wait(INTERVAL):  # first after one interval: the relay has started
             try:
                 self.live()
                 self.ready()
             except Exception:  # noqa: BLE001 - the gauges are best effort
                 pass
-            stopping.wait(INTERVAL)
         self._refreshing = False
 
     def live(self) -> Result:

@@ -38,6 +38,8 @@ const EXCHANGE = 'isfahan.social.events';
 const CONTENT_TYPE = 'application/cloudevents+json';
 const TYPE_PREFIX = 'ir.isfahan.social.';
 const MAX_LISTED_ERRORS = 100;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const TYPE = /^ir\.isfahan\.social\.[a-z]+\.[a-z_]+\.[a-z_]+\.v[0-9]+$/;
 
 // The envelope as the contract documents it (README "Events on the bus", AsyncAPI CloudEvent).
 const ENVELOPE = {
@@ -48,7 +50,7 @@ const ENVELOPE = {
     specversion: { const: '1.0' },
     id: { type: 'string', format: 'uuid' },
     source: { type: 'string', pattern: '^/isfahan/social/[a-z]+$' },
-    type: { type: 'string', pattern: '^ir\\.isfahan\\.social\\.[a-z]+\\.[a-z_]+\\.[a-z_]+\\.v[0-9]+$' },
+    type: { type: 'string', pattern: TYPE.source },
     subject: { type: 'string', minLength: 1 },
     time: { type: 'string', format: 'date-time' },
     datacontenttype: { const: 'application/json' },
@@ -120,10 +122,14 @@ class Checker {
     this.errorCount = 0;
   }
 
+  // An error names the event by id and type only when they have their documented shape: a
+  // wrong message's own values are not repeated (they might be personal data).
   fail(check, event, detail) {
     this.errorCount += 1;
     if (this.errors.length < MAX_LISTED_ERRORS) {
-      this.errors.push({ check, id: event && event.id, type: event && event.type, detail });
+      const id = event && UUID.test(event.id) ? event.id : undefined;
+      const type = event && TYPE.test(event.type) ? event.type : undefined;
+      this.errors.push({ check, id, type, detail });
     }
   }
 
@@ -137,16 +143,26 @@ class Checker {
     const body = message.content.toString('utf8');
     const contentType = message.properties.contentType;
     if (contentType !== CONTENT_TYPE) {
-      this.fail('content_type', null, `content_type is ${JSON.stringify(contentType)}, not ${CONTENT_TYPE}`);
+      const shown = /^[\w.+/-]{1,100}$/.test(contentType || '') ? contentType : 'other';
+      this.fail('content_type', null, `content_type is ${shown}, not ${CONTENT_TYPE}`);
     }
     let raw;
-    let event;
     try {
       raw = JSON.parse(body);
+    } catch {
+      this.fail('cloudevent', null, 'the body is not JSON');
+      return false;
+    }
+    let event;
+    try {
       event = HTTP.toEvent({ headers: { 'content-type': contentType || CONTENT_TYPE }, body });
       event.validate(); // the SDK's own check of the CloudEvents 1.0 attributes
     } catch (error) {
-      this.fail('cloudevent', raw && typeof raw === 'object' ? raw : null, `not a structured CloudEvent: ${error.message}`);
+      // the SDK's ajv errors name the attribute; its other messages may quote a value after ':'
+      const why = error.errors && error.errors.length ? described(error.errors)
+        : String(error.message).split(':')[0];
+      this.fail('cloudevent', raw && typeof raw === 'object' ? raw : null,
+        `not a structured CloudEvent: ${why}`);
       return false;
     }
     // the SDK fills a missing id or time in: required attributes are checked on the body as sent

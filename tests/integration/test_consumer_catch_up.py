@@ -285,3 +285,57 @@ def test_a_catch_up_stopped_by_a_database_fault_goes_on_later_and_dead_letters_n
         assert sub.catch_up("licensing", lambda e, h: dead.append(h)) == 0  # read: position 3
     finally:
         app.close()
+
+
+def test_notify_hears_a_meeting_rescheduled_it_never_saw_scheduled(
+        meetings: Any, rpc_as: Any, amqp_uri: str) -> None:
+    """Notify missed meetings.meeting.scheduled (its queue was not bound to it then): the
+    rescheduling makes it read the meetings log up to just before it, learn the meeting,
+    then handle the rescheduling; nothing is dead-lettered."""
+    from services.notify.domain.gatherings import KnownMeeting
+    from services.notify.service import NotifyService
+    from tests.meetings_support import (
+        MEMBERS,
+        SECRETARIAT,
+        SECRETARY,
+        WORKING_GROUP,
+        in_days,
+        meeting_payload,
+    )
+
+    secretariat = rpc_as(SECRETARIAT).meetings
+    for member in MEMBERS:
+        secretariat.add_member(WORKING_GROUP, member)
+    notify = start_container(NotifyService, amqp_uri)
+    try:
+        gauge = metrics.CATCH_UP_PENDING.labels("notify", "notices", "meetings")
+        assert wait_for(lambda: gauge._value.get() == 0)  # knows the bodies and members
+        events = Exchange(EXCHANGE, type="topic", durable=True)
+        secretary = rpc_as(SECRETARY).meetings
+        with Connection(amqp_uri) as conn:
+            conn.channel().queue_unbind("notify.notices", events.name,
+                                        "meetings.meeting.scheduled")
+            meeting_id = secretary.schedule_meeting(**meeting_payload())["meeting_id"]
+            time.sleep(1.5)  # published: into no queue of notify's
+            conn.channel().queue_bind("notify.notices", events.name,
+                                      "meetings.meeting.scheduled")
+        app = app_of(notify)
+        with pytest.raises(NotFound):
+            app._known(KnownMeeting, meeting_id, "جلسه")
+        read = metrics.CATCH_UP_EVENTS.labels("notify", "notices", "meetings", "processed")
+        dead = metrics.CONSUMED.labels("notify", "notices", "dead_lettered")
+        before, dead_before = read._value.get(), dead._value.get()
+        secretary.reschedule_meeting(meeting_id, in_days(12), "هم‌زمانی با سفر استاندار")
+
+        def moved() -> bool:  # learnt from the log, then moved by the rescheduling
+            try:
+                return in_days(12)[:10] in str(app._known(KnownMeeting, meeting_id,
+                                                          "جلسه").starts_at)
+            except NotFound:
+                return False
+
+        assert wait_for(moved, timeout=20)
+        assert read._value.get() - before == 1  # the scheduling, read from the log
+        assert dead._value.get() == dead_before
+    finally:
+        stop_container(notify)

@@ -18,11 +18,20 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from amqp.exceptions import ChannelError
 from eventsourcing.persistence import Notification
 from kombu import Connection, Exchange, Producer
 
 from shared import metrics
-from shared.contracts import CONTENT_TYPE, EXCHANGE, EventContract, encode
+from shared.contracts import (
+    CONTENT_TYPE,
+    EXCHANGE,
+    STREAM,
+    STREAM_BINDING_KEY,
+    EventContract,
+    encode,
+    stream_arguments,
+)
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -108,6 +117,7 @@ class OutboxRelay:
         self.confirm_timeout = confirm_timeout
         self.lease = Lease(app, f"relay:{self.service}", lease_seconds)
         self.exchange = Exchange(EXCHANGE, type="topic", durable=True)
+        self.stream_arguments = stream_arguments(os.environ)  # a bad STREAM_* stops the start
         self._wakeup = threading.Event()
         self._connection: Connection | None = None
         self._producer: Producer | None = None
@@ -202,8 +212,33 @@ class OutboxRelay:
         channel.events["basic_ack"].add(self._on_ack)
         channel.events["basic_nack"].add(self._on_nack)
         self.exchange(channel).declare()
+        self._declare_stream()
         self._producer = Producer(channel, exchange=self.exchange)
         self._unconfirmed, self._nacked, self._next_tag = set(), False, 1
+
+    def _declare_stream(self) -> None:
+        """The stream of every event (``isfahan.social.events.log``, bound with ``#``), with
+        the same arguments every time, on a channel of its own: a stream an operator declared
+        with other arguments (PRECONDITION_FAILED) or an account that may not declare it is
+        a logged error, the stream stays as it is and the relay publishes on."""
+        assert self._connection is not None
+        channel = self._connection.channel()
+        try:
+            try:
+                channel.queue_declare(STREAM, durable=True, auto_delete=False,
+                                      arguments=self.stream_arguments)
+            except ChannelError as error:  # py-amqp reopens the channel: binding still runs
+                self._stream_refused("declare", error)
+            try:
+                channel.queue_bind(STREAM, EXCHANGE, STREAM_BINDING_KEY)
+            except ChannelError as error:
+                self._stream_refused("bind", error)
+        finally:
+            channel.close()
+
+    def _stream_refused(self, step: str, error: ChannelError) -> None:
+        log.error("relay %s could not %s the stream %s with %s; the broker said: %s; "
+                  "publishing goes on", self.service, step, STREAM, self.stream_arguments, error)
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         if multiple:

@@ -196,12 +196,34 @@ def settled(amqp_uri: str, seen: Path, timeout: float = 120) -> dict[str, set[st
         time.sleep(1)
 
 
+def joined_late(node_subscriber: Path, amqp_uri: str, since: str, wanted: set[str],
+                out: Path, timeout: float = 60) -> list[dict[str, Any]]:
+    """stream.js on the services' stream isfahan.social.events.log from the time ``since``,
+    until it has printed every wanted id (or ``timeout``); its lines of those ids, in order."""
+    with out.open("w") as lines:
+        process = subprocess.Popen(["node", str(node_subscriber.parent / "stream.js"), amqp_uri,
+                                    since], stdout=lines, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            if wanted <= {json.loads(line)["id"] for line in out.read_text().splitlines()
+                          if line.startswith("{")}:
+                break
+            time.sleep(0.5)
+    finally:
+        stop(process)
+    text = out.read_text()
+    assert process.returncode in (0, -signal.SIGTERM), text[-2000:]
+    return [line for line in map(json.loads, text.splitlines()) if line["id"] in wanted]
+
+
 def test_a_node_subscriber_receives_and_validates_every_event_of_a_run(
-        js_subscriber, sqlite_store, amqp_uri, tmp_path, monkeypatch,
+        node_subscriber, js_subscriber, sqlite_store, amqp_uri, tmp_path, monkeypatch,
         smtp_server):  # noqa: F811
     monkeypatch.setenv("NOTIFY_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("NOTIFY_SMTP_PORT", str(smtp_server.port))
     started = time.monotonic()
+    before = datetime.now(UTC).replace(microsecond=0).isoformat()
     # bound before any service starts: it hears the bodies meetings seeds at its first start
     seen = tmp_path / "seen-by-subscriber.txt"
     subscriber = js_subscriber("--idle-ms", "0", "--timeout-ms", "300000", "--print-ids",
@@ -223,18 +245,28 @@ def test_a_node_subscriber_receives_and_validates_every_event_of_a_run(
     assert summary["events"] == len(every) == len(summary["ids"])
     assert set(summary["by_source"]) == {f"/isfahan/social/{name}" for name in SERVICES}
     assert all(replayed[name] for name in SERVICES), {k: len(v) for k, v in replayed.items()}
-    seen = set(summary["by_type"])
+    types = set(summary["by_type"])
     for wanted in ("registry.ngo.registered.v1", "registry.ngo.registered.v2",
                    "registry.ngo.dissolved.v1", "registry.ngo.status_changed.v1",
                    "licensing.licence.issued.v1", "licensing.licence.reinstated.v1",
                    "meetings.body.created.v1", "meetings.resolution.completed.v1",
                    "notify.notification.delivered.v1"):
-        assert f"ir.isfahan.social.{wanted}" in seen, (wanted, sorted(seen))
+        assert f"ir.isfahan.social.{wanted}" in types, (wanted, sorted(types))
+
+    # a system that joins late: the README's stream.js, from a time before the run
+    joining = time.monotonic()
+    streamed = joined_late(node_subscriber, amqp_uri, before, every, tmp_path / "stream.txt")
+    assert {line["id"] for line in streamed} == every
+    assert len(streamed) == len(every)  # each once: stream.js drops duplicates by id
+    for name in SERVICES:  # in each service's log order
+        sequences = [line["sequence"] for line in streamed if line["id"] in replayed[name]]
+        assert sequences == sorted(sequences), name
     print(f"\nnode subscriber: {summary['events']} events "
           f"({summary['deliveries']} deliveries, {summary['duplicates']} duplicates) "
-          f"from {json.dumps(summary['by_source'])}; {len(seen)} types; subscriber ran "
-          f"{summary['elapsed_ms'] / 1000:.1f} s, test "
-          f"{elapsed:.1f} s\n{json.dumps(summary['by_type'], indent=1)}")
+          f"from {json.dumps(summary['by_source'])}; {len(types)} types; subscriber ran "
+          f"{summary['elapsed_ms'] / 1000:.1f} s; stream.js read them all from the stream in "
+          f"{time.monotonic() - joining:.1f} s; test {elapsed:.1f} s\n"
+          f"{json.dumps(summary['by_type'], indent=1)}")
 
 
 # ---- the check can fail: hand-made events published to the exchange ------------------------

@@ -290,6 +290,8 @@ async function main() {
     clearTimeout(deadline);
     if (checker.deliveries === 0) {
       checker.fail('received', null, 'no event arrived');
+    } else if (stopped === 'timeout' && opts.maxEvents > 0) {
+      checker.fail('received', null, `${checker.events} of ${opts.maxEvents} events in time`);
     }
     process.stdout.write(`${JSON.stringify(checker.summary(stopped, startedAt, opts.printIds))}\n`);
     try {
@@ -314,7 +316,12 @@ async function main() {
       return finish('cancelled');
     }
     if (finished) return undefined;
-    const isNew = checker.check(message);
+    let isNew = false;
+    try {
+      isNew = checker.check(message);
+    } catch (error) { // a fault of this checker, not of the event: still a failed run
+      checker.fail('subscriber', null, `the check itself failed: ${error.name}`);
+    }
     channel.ack(message);
     if (isNew && opts.seenFile) fs.appendFileSync(opts.seenFile, `${checker.lastId}\n`);
     if (opts.maxEvents > 0 && checker.events >= opts.maxEvents) return finish('max-events');

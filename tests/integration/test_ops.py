@@ -1,0 +1,276 @@
+"""bin/ops (shared/ops.py) run as the operator runs it, a process of its own, against the real
+broker and real services: a dead letter made by a real consumer is found, read, retried once
+its cause is mended (its effect happening exactly once) or dropped with a recorded reason;
+status tells a healthy service from one with dead letters; replay, rebuild, verify-audit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from amqp.exceptions import NotFound
+from kombu import Connection, Exchange
+from nameko.containers import ServiceContainer
+
+from services.licensing.service import LicensingService
+from services.registry.service import RegistryService
+from shared.contracts import CONTENT_TYPE, EXCHANGE, encode, format_sequence
+from shared.service import Runtime
+from tests.conftest import ngo_payload
+from tests.integration.conftest import ROOT, start_container, stop_container
+
+QUEUE = "licensing.ngo-directory"
+DEAD = f"{QUEUE}.dead-letter"
+PHONE = "09131234567"  # in an event's data: masked wherever ops shows it
+
+
+def ops(amqp_uri: str, *args: str, user: str = "ops-tester") -> subprocess.CompletedProcess:
+    environment = {**os.environ, "AMQP_URI": amqp_uri, "PYTHONPATH": str(ROOT), "USER": user}
+    return subprocess.run([sys.executable, "-m", "shared.ops", *args], cwd=ROOT,
+                          env=environment, capture_output=True, text=True, timeout=180)
+
+
+def ops_json(amqp_uri: str, *args: str) -> tuple[int, Any]:
+    done = ops(amqp_uri, *args, "--json")
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def registry_event(name: str, ngo_id: str, data: dict[str, Any], sequence: int
+                   ) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/isfahan/social/registry",
+            "type": f"ir.isfahan.social.registry.ngo.{name}.v1", "subject": ngo_id,
+            "time": "2026-11-26T09:00:00Z", "datacontenttype": "application/json",
+            "sequence": format_sequence(sequence), "actor": "u-1042",
+            "correlationid": "corr-ops", "causationid": "corr-ops",
+            "data": {"ngo_id": ngo_id, **data}}
+
+
+def details_changed(ngo_id: str, sequence: int) -> dict[str, Any]:
+    return registry_event("details_changed", ngo_id,
+                          {"changes": {"name": "انجمن نام تازه", "phone": PHONE}}, sequence)
+
+
+def publish(amqp_uri: str, event: dict[str, Any]) -> None:
+    routing_key = event["type"].removeprefix("ir.isfahan.social.").removesuffix(".v1")
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer(exchange=Exchange(EXCHANGE, type="topic", durable=True))
+        producer.publish(encode(event), routing_key=routing_key, content_type=CONTENT_TYPE,
+                         content_encoding="utf-8", delivery_mode=2, message_id=event["id"])
+
+
+def depth(amqp_uri: str, queue: str) -> int:
+    with Connection(amqp_uri) as conn:
+        return conn.default_channel.queue_declare(queue, passive=True)[1]
+
+
+def purge(amqp_uri: str, *queues: str) -> None:
+    """What earlier tests of this run left in these queues (this run's own vhost)."""
+    with Connection(amqp_uri) as conn:
+        for queue in queues:
+            channel = conn.channel()
+            try:
+                channel.queue_purge(queue)
+            except NotFound:
+                pass
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # noqa: BLE001 - closed by the broker's 404
+                    pass
+
+
+def wait_for(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def app_of(container: ServiceContainer) -> Any:
+    return next(e.app for e in container.extensions if isinstance(e, Runtime))
+
+
+def events_of(app: Any, ngo_id: str) -> list[Any]:
+    return list(app.events.get(UUID(ngo_id)))
+
+
+@pytest.fixture
+def licensing_alone(sqlite_store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    """Licensing without the registry: an event about an NGO it never heard of cannot be
+    mended from the registry's log (the registry is not up), so after its attempts it is a
+    dead letter."""
+    purge(amqp_uri, DEAD, "licensing.rpc.dead-letter")
+    container = start_container(LicensingService, amqp_uri)
+    yield container
+    stop_container(container)
+
+
+def dead_lettered(amqp_uri: str, events: list[dict[str, Any]]) -> None:
+    for event in events:
+        publish(amqp_uri, event)
+    assert wait_for(lambda: depth(amqp_uri, DEAD) == len(events)), depth(amqp_uri, DEAD)
+
+
+def test_a_dead_letter_is_listed_retried_after_its_cause_is_mended_and_takes_effect_once(
+        licensing_alone: ServiceContainer, amqp_uri: str) -> None:
+    app = app_of(licensing_alone)
+    ngo_id = str(uuid.uuid4())
+    poison = details_changed(ngo_id, 2)
+    dead_lettered(amqp_uri, [poison])
+
+    # status: the dead letter needs attention
+    code, status = ops_json(amqp_uri, "status", "licensing")
+    assert code == 1
+    assert {"queue": DEAD, "dead_letter": True, "messages": 1, "consumers": 0} \
+        in status["queues"]
+    assert any(DEAD in line for line in status["attention"])
+
+    # list: the message with its error and attempts, and reading it twice loses nothing
+    for _ in range(2):
+        code, listed = ops_json(amqp_uri, "dead-letters", "list", QUEUE)
+        assert code == 0
+        assert listed["messages"] == 1
+        [letter] = listed["letters"]
+        assert letter["id"] == poison["id"]
+        assert letter["type"] == poison["type"]
+        assert letter["error"].startswith("SourceUnavailable: registry")
+        assert letter["attempts"] == 3 and letter["consumer"] == "ngo-directory"
+    assert depth(amqp_uri, DEAD) == 1
+
+    # show: headers and envelope; the data's phone masked
+    shown = ops(amqp_uri, "dead-letters", "show", DEAD, poison["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert PHONE not in shown.stdout + shown.stderr
+    detail = json.loads(shown.stdout)
+    assert detail["event"]["id"] == poison["id"]
+    assert detail["data"]["changes"]["name"] == "انجمن نام تازه"
+    assert detail["headers"]["x-attempts"] == 3
+    assert any("SourceUnavailable" in line for line in detail["traceback"])
+
+    # the cause mended: the NGO's registration reaches licensing
+    publish(amqp_uri, registry_event("registered", ngo_id, {
+        "name": "انجمن نام قدیم", "scope": "county", "county": "najafabad",
+        "fields": ["women"], "email": "", "phone": ""}, 1))
+    assert wait_for(lambda: len(events_of(app, ngo_id)) == 1)
+
+    retried = ops(amqp_uri, "dead-letters", "retry", QUEUE, "--id", poison["id"])
+    assert retried.returncode == 0, retried.stderr
+    assert wait_for(lambda: len(events_of(app, ngo_id)) == 2)
+    assert depth(amqp_uri, DEAD) == 0
+    # the same event once more (a late duplicate from the bus): tracking makes it nothing
+    publish(amqp_uri, poison)
+    time.sleep(2)
+    history = events_of(app, ngo_id)
+    assert [type(e).__name__ for e in history] == ["Learned", "Updated"]
+    assert history[1].audit["causation_id"] == poison["id"]
+    assert app.repository.get(UUID(ngo_id)).name == "انجمن نام تازه"
+    assert depth(amqp_uri, DEAD) == 0
+
+    # recorded: who sent it back, which message, no body
+    lines = (Path(os.environ["DATA_DIR"]) / "ops" / "dead-letters.jsonl").read_text()
+    [entry] = [json.loads(line) for line in lines.splitlines()]
+    assert entry["action"] == "retry" and entry["operator"] == "ops-tester"
+    assert entry["id"] == poison["id"] and entry["to"] == QUEUE
+    assert PHONE not in lines
+
+    # healthy now: relay lease held, lag 0, no dead letters
+    code, status = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(
+        ops_json(amqp_uri, "status", "licensing")), timeout=30) or (None, None)
+    assert code == 0, status
+    [row] = status["services"]
+    assert row["instances"] == 1 and row["lease_holder"] and row["lag"] == 0
+
+
+def test_reading_keeps_order_and_drop_records_its_reason(licensing_alone: ServiceContainer,
+                                                         amqp_uri: str) -> None:
+    poisons = [details_changed(str(uuid.uuid4()), 10 + n) for n in range(3)]
+    dead_lettered(amqp_uri, poisons)
+    ids = [p["id"] for p in poisons]
+    for _ in range(3):  # each look puts them all back, in the same order
+        _, listed = ops_json(amqp_uri, "dead-letters", "list", DEAD)
+        assert [letter["id"] for letter in listed["letters"]] == ids
+    assert depth(amqp_uri, DEAD) == 3
+
+    # a drop without a reason, or by an e-mail address, is refused, naming the option
+    refused = ops(amqp_uri, "dead-letters", "drop", QUEUE, "--id", ids[1], "--reason", " ")
+    assert refused.returncode == 2 and "--reason" in refused.stderr
+    refused = ops(amqp_uri, "dead-letters", "drop", QUEUE, "--id", ids[1], "--reason", "x",
+                  "--operator", "someone@example.org")
+    assert refused.returncode == 2 and "--operator" in refused.stderr
+    assert "someone@example.org" not in refused.stderr
+    unknown = ops(amqp_uri, "dead-letters", "list", "licensing.nothing")
+    assert unknown.returncode == 2 and "QUEUE" in unknown.stderr
+    assert depth(amqp_uri, DEAD) == 3
+
+    dropped = ops(amqp_uri, "dead-letters", "drop", QUEUE, "--id", ids[1], "--reason",
+                  "رویداد آزمایشی؛ کد ملی 0499370899 در آن نیست")
+    assert dropped.returncode == 0, dropped.stderr
+    _, listed = ops_json(amqp_uri, "dead-letters", "list", QUEUE)
+    assert [letter["id"] for letter in listed["letters"]] == [ids[0], ids[2]]
+    lines = (Path(os.environ["DATA_DIR"]) / "ops" / "dead-letters.jsonl").read_text()
+    [entry] = [json.loads(line) for line in lines.splitlines()]
+    assert entry["action"] == "drop" and entry["id"] == ids[1]
+    assert entry["operator"] == "ops-tester"
+    assert entry["reason"].startswith("رویداد آزمایشی؛")
+    assert entry["error"].startswith("SourceUnavailable")
+    assert "0499370899" not in lines and PHONE not in lines  # masked; no body recorded
+
+    # retry --all: both go back; the registry is still down, so both come back here
+    retried = ops(amqp_uri, "dead-letters", "retry", QUEUE, "--all", "--operator", "op.2")
+    assert retried.returncode == 0, retried.stderr
+    assert wait_for(lambda: depth(amqp_uri, DEAD) == 2)
+    _, listed = ops_json(amqp_uri, "dead-letters", "list", QUEUE)
+    assert sorted(letter["id"] for letter in listed["letters"]) == sorted([ids[0], ids[2]])
+
+
+@pytest.fixture
+def registry_only(sqlite_store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    container = start_container(RegistryService, amqp_uri)
+    yield container
+    stop_container(container)
+
+
+def test_replay_feeds_a_consumer_from_its_source_once_and_rebuild_and_audit(
+        registry_only: ServiceContainer, rpc: Any, amqp_uri: str) -> None:
+    """Licensing is not running: replay reads the registry's log through replay_events and
+    feeds licensing's ngo-directory handling in its own store; a second replay finds every
+    event handled already."""
+    ngo_id = rpc.registry.register_ngo(ngo_payload())["ngo_id"]
+    first = ops(amqp_uri, "replay", "licensing", "--consumer", "ngo-directory", "--from", "1")
+    assert first.returncode == 0, first.stderr
+    assert "processed: 1" in first.stdout and "duplicate" not in first.stdout
+    again = ops(amqp_uri, "replay", "licensing", "--consumer", "ngo-directory", "--from", "0")
+    assert again.returncode == 0, again.stderr
+    assert "duplicate: 1" in again.stdout and "processed" not in again.stdout
+
+    from services.licensing.application import build
+
+    licensing = build()
+    try:
+        assert [type(e).__name__ for e in events_of(licensing, ngo_id)] == ["Learned"]
+    finally:
+        licensing.close()
+
+    wrong = ops(amqp_uri, "replay", "licensing", "--consumer", "nobody", "--from", "1")
+    assert wrong.returncode == 2 and "--consumer" in wrong.stderr
+
+    rebuilt = ops(amqp_uri, "rebuild", "registry")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "NgoIndex:" in rebuilt.stdout and "entries 1" in rebuilt.stdout
+
+    verified = ops(amqp_uri, "verify-audit", "registry", "licensing")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "registry: intact" in verified.stdout and "licensing: intact" in verified.stdout

@@ -345,7 +345,7 @@ CASES = {
 def test_a_wrong_event_makes_the_node_subscriber_fail(case, js_subscriber, amqp_uri, example,
                                                       test_exchange):
     make, expected_code, expected_checks = CASES[case]
-    subscriber = js_subscriber("--idle-ms", "1500", "--timeout-ms", "30000",
+    subscriber = js_subscriber("--idle-ms", "1000", "--timeout-ms", "30000",
                                "--exchange", test_exchange)
     sent = make(example)
     for event, *how in sent:
@@ -353,7 +353,7 @@ def test_a_wrong_event_makes_the_node_subscriber_fail(case, js_subscriber, amqp_
     code, summary = subscriber.result(timeout=40)
     assert code == expected_code, summary
     assert {error["check"] for error in summary["errors"]} == expected_checks, summary
-    assert summary["deliveries"] == len(sent)
+    assert summary["deliveries"] == len(sent) and summary["stopped"] == "idle"
     for error in summary["errors"]:  # names the event and the rule, never a value
         shown = json.dumps(error, ensure_ascii=False)
         assert not [value for value in ("not-a-uuid", "دیگر", "0499370899") if value in shown]

@@ -39,14 +39,14 @@ from bench import log, ngo_payload, private_vhost  # noqa: E402
 from services.registry.application import build  # noqa: E402
 from services.registry.domain import Ngo  # noqa: E402
 from services.registry.events import REGISTRY_EVENTS  # noqa: E402
-from shared.contracts import STREAM  # noqa: E402
+from shared.contracts import STREAM, encode  # noqa: E402
 from shared.relay import OutboxRelay, published_after  # noqa: E402
 
 AUDIT = {"actor": {"id": "u-bench"}, "correlation_id": "stream-bench", "causation_id": None}
 
 
-def fill(amqp_uri: str, ngos: int) -> tuple[int, float]:
-    """Store the registrations, relay them; (events published, relay events/s)."""
+def fill(amqp_uri: str, ngos: int) -> tuple[int, float, float]:
+    """Store the registrations, relay them; (events published, relay events/s, mean bytes)."""
     app = build()
     for start in range(0, ngos, 100):
         app.save(*[Ngo(**{**ngo_payload(f"انجمن {i}"), "audit": AUDIT})
@@ -63,9 +63,10 @@ def fill(amqp_uri: str, ngos: int) -> tuple[int, float]:
     finally:
         stop.set()
         thread.join(30)
-    events = len(published_after(app, REGISTRY_EVENTS, 0, ngos)["events"])  # what replay says
+    published = published_after(app, REGISTRY_EVENTS, 0, ngos)["events"]  # what replay says
     app.close()
-    return events, events / took
+    return len(published), len(published) / took, \
+        statistics.mean(len(encode(event)) for event in published)
 
 
 def read(amqp_uri: str, events: int, prefetch: int) -> float:
@@ -99,8 +100,9 @@ def main() -> int:
     args = parser.parse_args()
     with private_vhost(args.amqp_uri) as (amqp_uri, broker):
         log(f"broker: {broker}; storing and relaying {args.ngos} registrations")
-        events, relayed = fill(amqp_uri, args.ngos)
-        log(f"relay: {events} events into the exchange and the stream, {relayed:.0f} events/s")
+        events, relayed, size = fill(amqp_uri, args.ngos)
+        log(f"relay: {events} events ({size:.0f} bytes each on average) into the exchange and "
+            f"the stream, {relayed:.0f} events/s")
         for prefetch in args.prefetch:
             rates = [read(amqp_uri, events, prefetch) for _ in range(args.rounds)]
             log(f"read {events} events from first, prefetch {prefetch}: best "

@@ -1,8 +1,9 @@
 """A subscriber that is not ours (#10 §2): tests/contract/subscriber-js/subscriber.js, Node.js
 with amqplib, the CloudEvents SDK and Ajv, shares no code with the services. On real
-RabbitMQ, with the four services as processes, it receives every event a scripted run causes
-(the same ids as their ``replay_events``) and finds each valid; a hand-made wrong event makes
-it exit non-zero, so the check can fail."""
+RabbitMQ, with the four services as processes (on SQLite and on PostgreSQL), it receives every
+event a scripted run causes (the same ids as their ``replay_events``) and finds each valid, and
+the README's stream.js, joining late, reads the same events from the stream; a hand-made wrong
+event makes it exit non-zero, so the check can fail."""
 
 from __future__ import annotations
 
@@ -218,7 +219,7 @@ def joined_late(node_subscriber: Path, amqp_uri: str, since: str, wanted: set[st
 
 
 def test_a_node_subscriber_receives_and_validates_every_event_of_a_run(
-        node_subscriber, js_subscriber, sqlite_store, amqp_uri, tmp_path, monkeypatch,
+        node_subscriber, js_subscriber, store, amqp_uri, tmp_path, monkeypatch,
         smtp_server):  # noqa: F811
     monkeypatch.setenv("NOTIFY_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("NOTIFY_SMTP_PORT", str(smtp_server.port))

@@ -20,11 +20,13 @@ import os
 import sys
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from urllib.parse import quote
 
-from shared.metrics import DEFAULT_PORTS  # the ports the services serve their metrics on
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # as shared.run
+from shared.metrics import DEFAULT_PORTS  # noqa: E402 - the ports the services serve on
 
 SERVICES = tuple(DEFAULT_PORTS)
 SECRET_NAMES = ("AMQP_PASSWORD", "POSTGRES_PASSWORD", "NOTIFY_SMTP_PASSWORD", "NOTIFY_SMS_KEY")

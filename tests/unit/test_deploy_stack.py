@@ -33,7 +33,8 @@ IMAGE_DATA_DIR = "/data"
 
 # What the operators' CRDs require, copied from their schemas:
 # rabbitmq/cluster-operator config/crd/bases/rabbitmq.com_rabbitmqclusters.yaml (06cda8e8),
-# cloudnative-pg api/v1/cluster_types.go (instances: required, minimum 1),
+# cloudnative-pg config/crd/bases/postgresql.cnpg.io_clusters.yaml (a95a534d: spec requires
+# instances, an integer of at least 1),
 # prometheus-operator example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml
 # and _prometheusrules.yaml (6adcebc5).
 RABBITMQ_CLUSTER_SPEC = {"affinity", "autoEnableAllFeatureFlags", "delayStartSeconds", "image",
@@ -43,6 +44,24 @@ RABBITMQ_CLUSTER_SPEC = {"affinity", "autoEnableAllFeatureFlags", "delayStartSec
 RABBITMQ_CLUSTER_RABBITMQ = {"additionalConfig", "additionalPlugins", "advancedConfig",
                              "envConfig", "erlangInetConfig"}
 RABBITMQ_CLUSTER_PERSISTENCE = {"emptyDir", "storage", "storageClassName"}
+CNPG_CLUSTER_SPEC = {
+    "affinity", "backup", "bootstrap", "certificates", "description", "enablePDB",
+    "enableSuperuserAccess", "env", "envFrom", "ephemeralVolumeSource", "ephemeralVolumesSizeLimit",
+    "externalClusters", "failoverDelay", "imageCatalogRef", "imageName", "imagePullPolicy",
+    "imagePullSecrets", "inheritedMetadata", "instances", "livenessProbeTimeout", "logLevel",
+    "managed", "maxSyncReplicas", "minSyncReplicas", "monitoring", "nodeMaintenanceWindow",
+    "plugins", "podSecurityContext", "podSelectorRefs", "postgresGID", "postgresUID",
+    "postgresql", "primaryLease", "primaryUpdateMethod", "primaryUpdateStrategy",
+    "priorityClassName", "probes", "projectedVolumeTemplate", "replica", "replicationSlots",
+    "resources", "schedulerName", "seccompProfile", "securityContext", "serviceAccountName",
+    "serviceAccountTemplate", "smartShutdownTimeout", "startDelay", "stopDelay", "storage",
+    "superuserSecret", "switchoverDelay", "tablespaces", "topologySpreadConstraints",
+    "walStorage"}
+CNPG_INITDB = {"builtinLocale", "dataChecksums", "database", "encoding", "icuLocale", "icuRules",
+               "import", "locale", "localeCType", "localeCollate", "localeProvider", "options",
+               "owner", "postInitApplicationSQL", "postInitApplicationSQLRefs", "postInitSQL",
+               "postInitSQLRefs", "postInitTemplateSQL", "postInitTemplateSQLRefs", "secret",
+               "walSegmentSize"}
 SERVICE_MONITOR_REQUIRED = {"endpoints", "selector"}
 SERVICE_MONITOR_ENDPOINT = {"authorization", "basicAuth", "bearerTokenFile", "bearerTokenSecret",
                             "enableHttp2", "filterRunning", "followRedirects", "honorLabels",
@@ -59,7 +78,8 @@ OPERATOR_GROUPS = ("rabbitmq.com/", "postgresql.cnpg.io/", "monitoring.coreos.co
 
 # ---------------------------------------------------------------- the code's configuration
 
-ENV_READ = re.compile(r'\b(?:environ|env|getenv)\s*(?:\.get\(|\[|\(|\.setdefault\()\s*f?"([^"]+)"')
+ENV_READ = re.compile(
+    r'\b(?:os\.environ|env|os\.getenv)\s*(?:\.get\(|\[|\(|\.setdefault\()\s*f?"([^"]+)"')
 
 
 @functools.cache
@@ -235,6 +255,7 @@ def test_compose_has_the_whole_stack():
         assert services[name]["build"]["dockerfile"] == "deploy/Dockerfile"
         assert (DEPLOY / services[name]["build"]["context"] / "deploy/Dockerfile").exists()
         assert services[name]["environment"]["SERVICE"] == name
+        assert services[name]["environment"]["LOG_FORMAT"] == "json"
         assert {"rabbitmq", "postgres", "secrets"} <= set(services[name]["depends_on"])
     notify = services["notify"]["environment"]
     assert notify["NOTIFY_SMTP_HOST"] == "mailpit" and notify["NOTIFY_SMTP_PORT"] == "1025"
@@ -404,6 +425,7 @@ def test_deployments_speak_the_code(overlay):
         unknown = names - code_env_names()
         assert not unknown, f"{overlay}/{name}: {sorted(unknown)} are read by no code"
         assert main["args"] == [name] and env["SERVICE"] == name
+        assert env["LOG_FORMAT"] == "json"
         # the port is the one the code serves on, and the probes and Service use it
         [port] = main["ports"]
         assert port["name"] == "metrics" and port["containerPort"] == DEFAULT_PORTS[name]
@@ -475,6 +497,8 @@ def test_operator_objects_carry_what_their_crds_require(overlay):
 
     [postgres] = of_kind(docs, "Cluster").values()
     assert postgres["apiVersion"] == "postgresql.cnpg.io/v1"
+    assert set(postgres["spec"]) <= CNPG_CLUSTER_SPEC
+    assert set(postgres["spec"]["bootstrap"]["initdb"]) <= CNPG_INITDB
     assert isinstance(postgres["spec"]["instances"], int) and postgres["spec"]["instances"] >= 1
     assert re.fullmatch(r"\d+[GM]i", postgres["spec"]["storage"]["size"])
     initdb = postgres["spec"]["bootstrap"]["initdb"]

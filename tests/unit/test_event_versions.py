@@ -24,8 +24,8 @@ from services.registry.events import REGISTRY_EVENTS
 from services.registry.service import RegistryService
 from shared.consumer import topic_matches
 from shared.contracts import (
-    EventContract,
     STREAM,
+    EventContract,
     PublicEvent,
     encode,
     load_schema,

@@ -2,8 +2,10 @@
 
     python -m deploy.entrypoint [SERVICE]        run a service (or SERVICE from the environment)
     python -m deploy.entrypoint health           the HEALTHCHECK: GET /health/live on its port
-    python -m deploy.entrypoint dev-secrets DIR  compose only: make missing development secrets
-                                                 and the broker definitions with their hashes
+    python -m deploy.entrypoint dev-secrets SECRETS DEFINITIONS KEYS
+                                                 compose only: make missing development secrets,
+                                                 the broker definitions with their hashes and a
+                                                 token-signing key (its public JWKS in SECRETS)
 
 Secrets come as files, never as values in a manifest: ``<NAME>_FILE`` names the file of each
 of ``SECRET_NAMES`` (and of every ``BROKER_PASSWORD_<USER>``); ``CIPHER_KEY_FILE`` and
@@ -123,11 +125,12 @@ DEV_SECRET_FILES = (
 ADMIN = "ops-admin"
 
 
-def dev_secrets(folder: Path, definitions_out: Path) -> list[str]:
+def dev_secrets(folder: Path, definitions_out: Path, keys: Path) -> list[str]:
     """Compose only: make each missing secret file under ``folder`` (random, never printed),
-    the sealing key, a development JWKS (the private key under ``folder/auth``), and the broker
-    definitions with every account's password hashed, plus an ``ops-admin`` administrator for
-    the management UI. Files that exist are kept, so an operator may put their own first."""
+    the sealing key, a development signing key under ``keys`` (mounted in no service) with its
+    public JWKS as ``folder/auth/jwks.json``, and the broker definitions with every account's
+    password hashed, plus an ``ops-admin`` administrator for the management UI. Files that
+    exist are kept, so an operator may put their own first."""
     from shared import auth, broker_accounts
 
     made = []
@@ -141,7 +144,12 @@ def dev_secrets(folder: Path, definitions_out: Path) -> list[str]:
             path.write_text(value + "\n", encoding="utf-8")
             path.chmod(0o444)  # read by the postgres, rabbitmq and grafana images' own users
             made.append(name)
-    auth.ensure_dev_keys(folder)  # folder/auth/jwks.json, the private key beside it
+    public = auth.ensure_dev_keys(keys)
+    (folder / "auth").mkdir(exist_ok=True)
+    if not (folder / "auth/jwks.json").exists():
+        (folder / "auth/jwks.json").write_text(public.read_text(encoding="utf-8"),
+                                              encoding="utf-8")
+        made.append("auth/jwks.json")
     passwords = {broker_accounts.password_variable(f"svc-{service}"):
                  (folder / f"broker-password-svc-{service}").read_text().strip()
                  for service in SERVICES}
@@ -165,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["health"]:
         return health(os.environ)
     if args[:1] == ["dev-secrets"]:
-        if len(args) != 3:
-            raise EntryError("dev-secrets SECRETS_DIR DEFINITIONS_FILE")
-        made = dev_secrets(Path(args[1]), Path(args[2]))
+        if len(args) != 4:
+            raise EntryError("dev-secrets SECRETS_DIR DEFINITIONS_FILE KEYS_DIR")
+        made = dev_secrets(Path(args[1]), Path(args[2]), Path(args[3]))
         print(f"development secrets made: {', '.join(made) or 'none (all present)'}")
         return 0
     run(args)

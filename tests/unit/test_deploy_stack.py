@@ -302,10 +302,17 @@ def test_compose_secret_paths_are_the_files_the_secrets_step_makes(tmp_path):
     # the secrets the services name are the ones the "secrets" step makes
     command = top["services"]["secrets"]["command"]
     assert command[0] == "dev-secrets"
-    secrets_dir, definitions_file = command[1], command[2]
+    secrets_dir, definitions_file, keys_dir = command[1:]
     made = tmp_path / "secrets"
     definitions = tmp_path / "broker/definitions.json"
-    entrypoint.dev_secrets(made, definitions)
+    keys = tmp_path / "keys"
+    entrypoint.dev_secrets(made, definitions, keys)
+    # the signing key stays in a volume no service mounts; the services get the public JWKS
+    keys_volume = mounts(top["services"]["secrets"])[keys_dir]
+    assert all(keys_volume not in mounts(s).values() for n, s in top["services"].items()
+               if n != "secrets")
+    assert not any(re.search(r'"d"\s*:', p.read_text()) for p in made.rglob("*") if p.is_file())
+    assert json.loads((made / "auth/jwks.json").read_text())["keys"]
     for name, service in top["services"].items():
         targets = mounts(service)
         for key, value in (service.get("environment") or {}).items():
@@ -332,7 +339,7 @@ def test_compose_secret_paths_are_the_files_the_secrets_step_makes(tmp_path):
     assert posixpath.basename(loaded) == posixpath.basename(definitions_file)
     # running it again keeps what exists
     before = (made / "postgres-password").read_text()
-    assert entrypoint.dev_secrets(made, definitions) == []
+    assert entrypoint.dev_secrets(made, definitions, keys) == []
     assert (made / "postgres-password").read_text() == before
 
 

@@ -244,27 +244,30 @@ def store_state(service: str) -> StoreState:
 
 @dataclass
 class Letter:
-    """One message of a dead-letter queue, as taken (unacknowledged) from it."""
+    """One message of a dead-letter queue, as taken (unacknowledged) from it. A consumer's
+    dead letter is a CloudEvent; a refused RPC request (``<service>.rpc.dead-letter``) may
+    hold anything a caller sent, so its body is never read, only hashed."""
 
     delivery_tag: int
     body: bytes
     headers: dict[str, Any]
     properties: dict[str, Any]
+    request: bool = False  # a refused RPC request
 
     @property
     def event(self) -> dict[str, Any] | None:
+        if self.request:
+            return None
         decoded = decode(self.body)
         return None if "_undecodable" in decoded else decoded
 
     @property
     def id(self) -> str:
-        """The CloudEvent id; for what is not a CloudEvent, ``sha256:`` and a hash of the
-        body (as the RPC edge names a refused request)."""
+        """The CloudEvent id; for anything else ``sha256:`` and the hash of the body that the
+        RPC edge puts in ``x-body-sha256``."""
         event = self.event
         if event is not None and isinstance(event.get("id"), str):
-            return event["id"]
-        if self.properties.get("message_id"):
-            return str(self.properties["message_id"])
+            return mask(event["id"])
         return f"sha256:{body_hash(self.body)}"
 
     def summary(self) -> dict[str, Any]:
@@ -272,10 +275,12 @@ class Letter:
         headers = self.headers
         return {"id": self.id, "type": event.get("type"), "subject": event.get("subject"),
                 "sequence": event.get("sequence"), "error": headers.get("x-error"),
-                "attempts": headers.get("x-attempts"), "failed_at": headers.get("x-failed-at"),
-                "consumer": headers.get("x-consumer"),
+                "field": headers.get("x-field"), "attempts": headers.get("x-attempts"),
+                "failed_at": headers.get("x-failed-at"), "consumer": headers.get("x-consumer"),
                 "replayed_from": headers.get("x-replayed-from"),
-                "looked_at": headers.get("x-delivery-count", 0)}
+                "looked_at": headers.get("x-delivery-count", 0)} | {
+            k: mask(v) for k in ("type", "subject", "sequence")
+            if isinstance(v := event.get(k), str)}
 
 
 def _text(value: Any) -> bytes:
@@ -299,13 +304,17 @@ def taken(connection: Connection, queue: str, limit: int | None = None
             properties = dict(message.properties)
             headers = dict(properties.pop("application_headers", None) or {})
             letters.append(Letter(message.delivery_tag, _text(message.body), headers,
-                                  properties))
+                                  properties, request=is_requests(queue)))
         yield channel, letters
     finally:
         try:
             channel.close()
         except Exception:  # noqa: BLE001 - a closed connection returns them all the same
             pass
+
+
+def is_requests(queue: str) -> bool:
+    return queue.endswith(f".rpc{DEAD_LETTER_SUFFIX}")
 
 
 def check_dead_letter_queue(queue: str) -> str:
@@ -366,14 +375,14 @@ def record(action: str, queue: str, letter: Letter, operator: str, **more: Any) 
                 f": {more['reason']}" if "reason" in more else "")
 
 
-def shown_data(value: Any) -> Any:
-    """``data`` of an event for a person: each value masked and cut to ``DATA_SHOWN``."""
+def shown_data(value: Any, limit: int = DATA_SHOWN) -> Any:
+    """A value of an event for a person: each text masked and cut to ``limit``."""
     if isinstance(value, dict):
-        return {str(k): shown_data(v) for k, v in value.items()}
+        return {str(k): shown_data(v, limit) for k, v in value.items()}
     if isinstance(value, list):
-        return [shown_data(v) for v in value[:10]] + (["…"] if len(value) > 10 else [])
+        return [shown_data(v, limit) for v in value[:10]] + (["…"] if len(value) > 10 else [])
     text = mask(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-    return text if len(text) <= DATA_SHOWN else text[:DATA_SHOWN] + "…"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # -- the command line ----------------------------------------------------------------------
@@ -566,8 +575,9 @@ def show_letter(queue: str, message_id: str) -> None:
     shown: dict[str, Any] = {"queue": queue, "id": letter.id, "copies": len(found),
                              "headers": headers}
     event = letter.event
-    if event is not None and not queue.endswith(f".rpc{DEAD_LETTER_SUFFIX}"):
-        shown["event"] = {k: v for k, v in event.items() if k != "data"}
+    if event is not None:
+        shown["event"] = {k: shown_data(v, 200) if k != "id" else letter.id
+                          for k, v in event.items() if k != "data"}
         shown["data"] = shown_data(event.get("data"))
     else:
         shown["body"] = {"bytes": len(letter.body), "sha256": body_hash(letter.body)}
@@ -595,7 +605,7 @@ def retry_letters(queue: str, message_id: str | None, every: bool, operator: str
     if bool(message_id) == every:
         raise click.UsageError("give either --id ID or --all")
     who = checked_operator(operator)
-    if queue.endswith(f".rpc{DEAD_LETTER_SUFFIX}"):
+    if is_requests(queue):
         raise click.BadParameter("a refused RPC request has no reply address to answer: it "
                                  "can be read or dropped, not retried", param_hint="QUEUE")
     target = queue.removesuffix(DEAD_LETTER_SUFFIX)

@@ -107,8 +107,7 @@ def events_of(app: Any, ngo_id: str) -> list[Any]:
     return list(app.events.get(UUID(ngo_id)))
 
 
-@pytest.fixture
-def licensing_alone(sqlite_store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+def licensing_without_registry(amqp_uri: str) -> Iterator[ServiceContainer]:
     """Licensing without the registry: an event about an NGO it never heard of cannot be
     mended from the registry's log (the registry is not up), so after its attempts it is a
     dead letter."""
@@ -116,6 +115,16 @@ def licensing_alone(sqlite_store: str, amqp_uri: str) -> Iterator[ServiceContain
     container = start_container(LicensingService, amqp_uri)
     yield container
     stop_container(container)
+
+
+@pytest.fixture
+def licensing_alone(store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    yield from licensing_without_registry(amqp_uri)  # SQLite and PostgreSQL
+
+
+@pytest.fixture
+def licensing_alone_sqlite(sqlite_store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    yield from licensing_without_registry(amqp_uri)
 
 
 def dead_lettered(amqp_uri: str, events: list[dict[str, Any]]) -> None:
@@ -137,6 +146,9 @@ def test_a_dead_letter_is_listed_retried_after_its_cause_is_mended_and_takes_eff
     assert {"queue": DEAD, "dead_letter": True, "messages": 1, "consumers": 0} \
         in status["queues"]
     assert any(DEAD in line for line in status["attention"])
+    table = ops(amqp_uri, "status", "licensing")  # as a person reads it
+    assert table.returncode == 1
+    assert DEAD in table.stdout and "نیازمند رسیدگی" in table.stdout
 
     # list: the message with its error and attempts, and reading it twice loses nothing
     for _ in range(2):
@@ -194,8 +206,8 @@ def test_a_dead_letter_is_listed_retried_after_its_cause_is_mended_and_takes_eff
     assert row["instances"] == 1 and row["lease_holder"] and row["lag"] == 0
 
 
-def test_reading_keeps_order_and_drop_records_its_reason(licensing_alone: ServiceContainer,
-                                                         amqp_uri: str) -> None:
+def test_reading_keeps_order_and_drop_records_its_reason(
+        licensing_alone_sqlite: ServiceContainer, amqp_uri: str) -> None:
     poisons = [details_changed(str(uuid.uuid4()), 10 + n) for n in range(3)]
     dead_lettered(amqp_uri, poisons)
     ids = [p["id"] for p in poisons]
@@ -236,8 +248,39 @@ def test_reading_keeps_order_and_drop_records_its_reason(licensing_alone: Servic
     assert sorted(letter["id"] for letter in listed["letters"]) == sorted([ids[0], ids[2]])
 
 
+def test_a_refused_request_is_listed_and_shown_without_its_body_and_never_retried(
+        licensing_alone_sqlite: ServiceContainer, amqp_uri: str) -> None:
+    """A request without a reply_to goes to licensing.rpc.dead-letter (shared/edge.py): it
+    may hold anything a caller sent, so ops names it by its hash and never prints it."""
+    secret = "0499370899"
+    body = json.dumps({"args": [], "kwargs": {"licence_id": secret}}).encode()
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        conn.Producer(exchange=Exchange("nameko-rpc", type="topic", durable=True)).publish(
+            body, routing_key="licensing.get_licence", content_type="application/json",
+            content_encoding="binary", headers={"type": secret})
+    assert wait_for(lambda: depth(amqp_uri, "licensing.rpc.dead-letter") == 1)
+    code, listed = ops_json(amqp_uri, "dead-letters", "list", "licensing.rpc")
+    [letter] = listed["letters"]
+    assert code == 0 and letter["error"] == "no_reply_to"
+    assert letter["id"].startswith("sha256:") and letter["type"] is None
+    shown = ops(amqp_uri, "dead-letters", "show", "licensing.rpc", letter["id"])
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert detail["body"]["bytes"] == len(body) and "event" not in detail
+    assert detail["headers"]["x-body-sha256"] == letter["id"].removeprefix("sha256:")
+    assert secret not in shown.stdout
+    refused = ops(amqp_uri, "dead-letters", "retry", "licensing.rpc", "--all")
+    assert refused.returncode == 2 and "QUEUE" in refused.stderr
+    assert depth(amqp_uri, "licensing.rpc.dead-letter") == 1
+    dropped = ops(amqp_uri, "dead-letters", "drop", "licensing.rpc", "--id", letter["id"],
+                  "--reason", "درخواست ناقص بدون نشانی پاسخ")
+    assert dropped.returncode == 0, dropped.stderr
+    assert depth(amqp_uri, "licensing.rpc.dead-letter") == 0
+
+
 @pytest.fixture
 def registry_only(sqlite_store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
+    purge(amqp_uri, "registry.licence-status.dead-letter", "registry.rpc.dead-letter")
     container = start_container(RegistryService, amqp_uri)
     yield container
     stop_container(container)
@@ -270,6 +313,12 @@ def test_replay_feeds_a_consumer_from_its_source_once_and_rebuild_and_audit(
     rebuilt = ops(amqp_uri, "rebuild", "registry")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "NgoIndex:" in rebuilt.stdout and "entries 1" in rebuilt.stdout
+
+    code, status = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(
+        ops_json(amqp_uri, "status", "registry")), timeout=30) or (None, None)
+    assert code == 0, status  # healthy: an instance, the lease, no lag, no dead letters
+    [row] = status["services"]
+    assert row["head"] == row["relay_position"] > 0
 
     verified = ops(amqp_uri, "verify-audit", "registry", "licensing")
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -362,6 +362,11 @@ def test_compose_prometheus_scrapes_every_instance_on_its_port_and_grafana_provi
     scraped = {name: sd["port"] for job in config["scrape_configs"]
                for sd in job.get("dns_sd_configs", []) for name in sd["names"]}
     assert scraped == DEFAULT_PORTS
+    # the alerts' `service` label is the target's: set from the DNS name, as the Prometheus
+    # Operator sets it from the Kubernetes Service's name (the service's name in both)
+    assert {"source_labels": ["__meta_dns_name"], "target_label": "service"} in \
+        config["scrape_configs"][0]["relabel_configs"]
+    assert 'up{service=~"' in (DEPLOY / "prometheus/alerts.yml").read_text()
     for name in SERVICES:
         assert f"{name.upper()}_METRICS_PORT" not in services[name]["environment"] or \
             int(services[name]["environment"][f"{name.upper()}_METRICS_PORT"]) == scraped[name]

@@ -225,6 +225,8 @@ def test_a_node_subscriber_receives_and_validates_every_event_of_a_run(
     monkeypatch.setenv("NOTIFY_SMTP_PORT", str(smtp_server.port))
     started = time.monotonic()
     before = datetime.now(UTC).replace(microsecond=0).isoformat()
+    with Connection(amqp_uri) as conn:  # as the services declare it: the subscriber only binds
+        Exchange(EXCHANGE, type="topic", durable=True)(conn.default_channel).declare()
     # bound before any service starts: it hears the bodies meetings seeds at its first start
     seen = tmp_path / "seen-by-subscriber.txt"
     subscriber = js_subscriber("--idle-ms", "0", "--timeout-ms", "300000", "--print-ids",
@@ -285,6 +287,8 @@ def test_exchange(amqp_uri: str) -> Iterator[str]:
     """An exchange of this test's own, shaped as isfahan.social.events: the hand-made events
     reach the subscriber and none of the services' durable queues bound to the real one."""
     name = f"{EXCHANGE}.test-{uuid.uuid4().hex[:8]}"
+    with Connection(amqp_uri) as conn:
+        Exchange(name, type="topic", durable=True)(conn.default_channel).declare()
     yield name
     with Connection(amqp_uri) as conn:
         Exchange(name, type="topic", durable=True)(conn.default_channel).delete()

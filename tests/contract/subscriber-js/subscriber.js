@@ -3,7 +3,9 @@
 // contract (the README, shared/contracts/asyncapi.yaml, the JSON Schemas in
 // shared/contracts/schemas/) and shares no code with the services.
 //
-// It binds its own exclusive queue to the topic exchange isfahan.social.events with '#',
+// It binds its own exclusive queue to the topic exchange isfahan.social.events with '#'
+// (which the services declare: it only checks it, so an outside account that may read the
+// exchange and configure its own ext.<system>.* queues is enough),
 // parses every message as a structured-mode CloudEvent with the CloudEvents SDK, validates
 // the envelope and `data` (against the JSON Schema the event's `type` names, with Ajv), and
 // checks that ids are unique (a redelivered duplicate with the same id and body is counted,
@@ -16,8 +18,10 @@
 //   node subscriber.js --amqp amqp://guest:guest@127.0.0.1:5672/ \
 //       --schemas ../../../shared/contracts/schemas [--max-events N] [--idle-ms 10000]
 //       [--timeout-ms 600000] [--print-ids] [--seen-file ids.txt]
-//       [--exchange isfahan.social.events]
+//       [--queue-prefix ext.js.] [--exchange isfahan.social.events]
 //
+// Under the broker account ext-<system> (deploy/rabbitmq/definitions.json) pass
+// --queue-prefix ext.<system>. : the queue is <prefix><random>.
 // --idle-ms 0: no quiet period. --print-ids adds every event id to the summary; --seen-file
 // appends each new event's id to a file as it arrives (a driver can watch it, then stop the
 // subscriber with SIGTERM).
@@ -70,6 +74,7 @@ function options() {
       amqp: { type: 'string', default: process.env.AMQP_URI || 'amqp://guest:guest@127.0.0.1:5672/' },
       schemas: { type: 'string' },
       exchange: { type: 'string', default: EXCHANGE },
+      'queue-prefix': { type: 'string', default: 'ext.js.' },
       'max-events': { type: 'string', default: '0' },
       'idle-ms': { type: 'string', default: '10000' },
       'timeout-ms': { type: 'string', default: '600000' },
@@ -81,6 +86,7 @@ function options() {
   return {
     uri: values.amqp,
     exchange: values.exchange,
+    queuePrefix: values['queue-prefix'],
     schemas: values.schemas,
     maxEvents: Number(values['max-events']),
     idleMs: Number(values['idle-ms']),
@@ -275,8 +281,8 @@ async function main() {
   const checker = new Checker(loadSchemas(opts.schemas));
   const connection = await amqp.connect(opts.uri);
   const channel = await connection.createChannel();
-  await channel.assertExchange(opts.exchange, 'topic', { durable: true });
-  const queue = `ext-js-${crypto.randomBytes(4).toString('hex')}`;
+  await channel.checkExchange(opts.exchange); // the services' exchange: read, never declared
+  const queue = `${opts.queuePrefix}${crypto.randomBytes(4).toString('hex')}`;
   await channel.assertQueue(queue, { exclusive: true, autoDelete: true, durable: false });
   await channel.bindQueue(queue, opts.exchange, '#');
   await channel.prefetch(100);

@@ -24,10 +24,12 @@ import pytest
 import yaml
 from kombu import Connection, Exchange, Queue
 
+from services.registry.service import RegistryService
 from shared.contracts import CONTENT_TYPE, EXCHANGE, SCHEMA_DIR, asyncapi
 from shared.rpc_client import cluster
 from tests.conftest import OFFICER, SERVICES, ngo_payload
-from tests.integration.conftest import nameko_run, stop
+from tests.integration.conftest import nameko_run, start_container, stop, stop_container
+from tests.integration.test_broker_permissions import broker  # noqa: F401 - fixture
 from tests.integration.test_licensing_flow import OFFICER as LICENSING_OFFICER
 from tests.integration.test_licensing_flow import apply_when_known
 from tests.meetings_support import (
@@ -270,6 +272,30 @@ def test_a_node_subscriber_receives_and_validates_every_event_of_a_run(
           f"{summary['elapsed_ms'] / 1000:.1f} s; stream.js read them all from the stream in "
           f"{time.monotonic() - joining:.1f} s; test {elapsed:.1f} s\n"
           f"{json.dumps(summary['by_type'], indent=1)}")
+
+
+def test_the_node_subscriber_needs_only_an_outside_account(node_subscriber, broker,  # noqa: F811
+                                                           sqlite_store):
+    """Under the account ext-example of deploy/rabbitmq/definitions.json (applied by
+    bin/broker-users in a vhost of its own), which may read the exchange and configure only
+    ext.example.* queues, it binds and checks what the registry, under svc-registry, publishes
+    for an NGO registered through ui-backoffice."""
+    subscriber = JsSubscriber(node_subscriber, broker("ext-example"), "--queue-prefix",
+                              "ext.example.", "--max-events", "2", "--timeout-ms", "60000")
+    try:
+        assert subscriber.queue.startswith("ext.example.")
+        container = start_container(RegistryService, broker("svc-registry"))
+        try:
+            with cluster(broker("ui-backoffice"), OFFICER) as rpc:
+                rpc.registry.register_ngo(ngo_payload())
+            code, summary = subscriber.result(timeout=70)
+        finally:
+            stop_container(container)
+    finally:
+        subscriber.close()
+    assert code == 0 and summary["stopped"] == "max-events", summary
+    assert summary["by_type"] == {"ir.isfahan.social.registry.ngo.registered.v1": 1,
+                                  "ir.isfahan.social.registry.ngo.registered.v2": 1}
 
 
 # ---- the check can fail: hand-made events published to the exchange ------------------------

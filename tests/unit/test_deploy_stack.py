@@ -376,7 +376,20 @@ def test_compose_prometheus_scrapes_every_instance_on_its_port_and_grafana_provi
     assert mounts(grafana)[path] == "./grafana"
     assert (DEPLOY / "grafana/isfahan-social.json").is_file()
     datasources = yaml.safe_load(compose()["configs"]["grafana-datasource"]["content"])
-    assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
+    [source] = datasources["datasources"]
+    assert source["url"] == "http://prometheus:9090" and source["isDefault"]
+    # the dashboard's panels query a data source the provisioning gives: by its uid, or by a
+    # variable over data sources of its type
+    dashboard = json.loads((DEPLOY / "grafana/isfahan-social.json").read_text())
+    variables = {v["name"]: v for v in dashboard.get("templating", {}).get("list", [])}
+    used = re.findall(r'"datasource": \{[^}]*"uid": "([^"]+)"', json.dumps(dashboard))
+    assert used
+    for uid in set(used):
+        if uid.startswith("$"):
+            variable = variables[uid.strip("${}")]
+            assert variable["type"] == "datasource" and variable["query"] == source["type"]
+        else:
+            assert uid == source["uid"], uid
 
 
 # ---------------------------------------------------------------- Kubernetes

@@ -12,7 +12,8 @@ of ``SECRET_NAMES`` (and of every ``BROKER_PASSWORD_<USER>``); ``CIPHER_KEY_FILE
 ``AUTH_JWKS_FILE`` are read by the services themselves. Without ``AMQP_URI``, the broker's
 address is built from ``AMQP_HOST``, ``AMQP_PORT``, ``AMQP_VHOST``, ``AMQP_USER`` (default
 ``svc-<service>``, the service's own account in deploy/rabbitmq/definitions.json) and
-``AMQP_PASSWORD`` (from ``AMQP_PASSWORD_FILE``). """
+``AMQP_PASSWORD`` (from ``AMQP_PASSWORD_FILE``).
+"""
 
 from __future__ import annotations
 

@@ -28,10 +28,11 @@ from services.registry.service import RegistryService
 from shared.contracts import CONTENT_TYPE, EXCHANGE, SCHEMA_DIR, asyncapi
 from shared.rpc_client import cluster
 from tests.conftest import OFFICER, SERVICES, ngo_payload
-from tests.integration.conftest import nameko_run, start_container, stop, stop_container
+from tests.integration.conftest import start_container, stop, stop_container
 from tests.integration.test_broker_permissions import broker  # noqa: F401 - fixture
 from tests.integration.test_licensing_flow import OFFICER as LICENSING_OFFICER
 from tests.integration.test_licensing_flow import apply_when_known
+from tests.integration.test_outages import start_all
 from tests.meetings_support import (
     MEMBERS,
     SECRETARIAT,
@@ -42,7 +43,7 @@ from tests.meetings_support import (
     meeting_payload,
     resolution_payload,
 )
-from tests.unit.test_notify_channels import SmtpServer, smtp_server  # noqa: F401 - fixture
+from tests.unit.test_notify_channels import smtp_server  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIBER = ROOT / "tests" / "contract" / "subscriber-js"
@@ -106,27 +107,6 @@ def js_subscriber(node_subscriber: Path, amqp_uri: str) -> Iterator[Any]:
     yield start
     for subscriber in started:
         subscriber.close()
-
-
-def start_services(amqp_uri: str, logs: Path) -> dict[str, subprocess.Popen]:
-    """The four services as processes (``python -m shared.run``), each answering."""
-    processes = {name: nameko_run(f"services.{name}.service", amqp_uri, logs / f"{name}.log")
-                 for name in SERVICES}
-    deadline = time.monotonic() + 90
-    try:
-        for name in SERVICES:
-            while True:
-                try:
-                    with cluster(amqp_uri, OFFICER, timeout=5) as proxy:
-                        getattr(proxy, name).replay_events(after=0, limit=1)
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
-                    assert time.monotonic() < deadline, (logs / f"{name}.log").read_text()
-                    time.sleep(0.5)
-    except BaseException:
-        stop(*processes.values())
-        raise
-    return processes
 
 
 def scripted_run(amqp_uri: str) -> None:
@@ -233,7 +213,7 @@ def test_a_node_subscriber_receives_and_validates_every_event_of_a_run(
     seen = tmp_path / "seen-by-subscriber.txt"
     subscriber = js_subscriber("--idle-ms", "0", "--timeout-ms", "300000", "--print-ids",
                                "--seen-file", str(seen))
-    processes = start_services(amqp_uri, tmp_path)
+    processes = start_all(amqp_uri, tmp_path)  # the four services as processes, answering
     try:
         scripted_run(amqp_uri)
         replayed = settled(amqp_uri, seen)

@@ -140,6 +140,17 @@ def caller(amqp_uri: str) -> Iterator[Caller]:
     made.close()
 
 
+def first_message(conn: Connection, queue: Queue, seconds: float) -> Any:
+    """The first message to reach ``queue`` (a dead-letter queue) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        message = queue(conn.channel()).get(no_ack=True)
+        if message is not None:
+            return message
+        time.sleep(0.2)
+    raise AssertionError(f"nothing reached {queue.name} in {seconds} s (not dead-lettered)")
+
+
 def still_answers(amqp_uri: str, service: str) -> None:
     with cluster(amqp_uri, OFFICER, timeout=15) as proxy:
         assert "head" in getattr(proxy, service).replay_events(after=0, limit=1)
@@ -173,13 +184,7 @@ def test_a_request_without_a_reply_queue_to_answer_is_dead_lettered_with_its_rea
         dead(conn.channel()).purge()
         caller.send(f"{service}.register_ngo", good(), {"reply_to": reply_to} if reply_to
                     else {}, {}, reply=reply_to is not None)
-        message = None
-        for _ in range(50):
-            message = dead(conn.channel()).get(no_ack=True)
-            if message is not None:
-                break
-            time.sleep(0.2)
-    assert message is not None, "not dead-lettered"
+        message = first_message(conn, dead, seconds=10)
     assert message.headers["x-error"] == "no_reply_to"
     assert message.headers["x-routing-key"] == f"{service}.register_ngo"
     assert message.body == good()  # kept whole for the operator, not logged
@@ -223,13 +228,7 @@ def test_a_poison_event_is_dead_lettered_at_once_and_nothing_leaks(
         conn.Producer(exchange=Exchange(EXCHANGE, type="topic", durable=True)).publish(
             encode(event), routing_key=routing_key, content_type=CONTENT_TYPE,
             content_encoding="utf-8")
-        message = None
-        for _ in range(100):
-            message = dead(conn.channel()).get(no_ack=True)
-            if message is not None:
-                break
-            time.sleep(0.2)
-    assert message is not None, "not dead-lettered"
+        message = first_message(conn, dead, seconds=20)
     assert message.headers["x-attempts"] == 1
     assert message.headers["x-error"].startswith(("NotFound", "MissingHistory"))
     assert SECRET not in json.dumps({k: v for k, v in message.headers.items()

@@ -19,12 +19,18 @@ from uuid import UUID
 
 import pytest
 from amqp.exceptions import NotFound
-from kombu import Connection, Exchange
+from kombu import Connection, Exchange, Queue
 from nameko.containers import ServiceContainer
 
 from services.licensing.service import LicensingService
 from services.registry.service import RegistryService
-from shared.contracts import CONTENT_TYPE, EXCHANGE, encode, format_sequence
+from shared.contracts import (
+    CONTENT_TYPE,
+    DEAD_LETTER_EXCHANGE,
+    EXCHANGE,
+    encode,
+    format_sequence,
+)
 from shared.service import Runtime
 from tests.conftest import ngo_payload
 from tests.integration.conftest import ROOT, start_container, stop_container
@@ -278,6 +284,39 @@ def test_a_refused_request_is_listed_and_shown_without_its_body_and_never_retrie
     assert depth(amqp_uri, "licensing.rpc.dead-letter") == 0
 
 
+def test_many_dead_letters_are_all_kept_and_shown_in_the_order_they_failed(
+        sqlite_store: str, amqp_uri: str) -> None:
+    """A quorum queue puts the messages of a closed channel back in an order of its own
+    (RabbitMQ 3.10): each look must keep every message, and show them in the order they
+    failed, however the queue holds them now. Published here out of order, as a broker that
+    had been read before may hold them."""
+    exchange = Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)
+    events = [details_changed(str(uuid.uuid4()), 100 + n) for n in range(40)]
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        Queue(DEAD, exchange, routing_key=QUEUE, durable=True,
+              queue_arguments={"x-queue-type": "quorum"}, channel=conn.default_channel
+              ).declare()
+        purge(amqp_uri, DEAD)
+        producer = conn.Producer(exchange=exchange)
+        for n in [*range(0, 40, 2), *range(39, 0, -2)]:
+            producer.publish(encode(events[n]), routing_key=QUEUE, delivery_mode=2,
+                             content_type=CONTENT_TYPE, content_encoding="utf-8",
+                             headers={"x-error": "SourceUnavailable: registry is not up",
+                                      "x-attempts": 3, "x-consumer": "ngo-directory",
+                                      "x-failed-at": f"2026-11-26T09:00:{n:02d}+00:00"})
+    try:
+        for look in range(3):
+            code, listed = ops_json(amqp_uri, "dead-letters", "list", QUEUE, "--limit", "40")
+            assert code == 0 and listed["messages"] == 40
+            assert [x["id"] for x in listed["letters"]] == [e["id"] for e in events]
+            assert {x["looked_at"] for x in listed["letters"]} == {look}
+        _, listed = ops_json(amqp_uri, "dead-letters", "list", QUEUE, "--limit", "5")
+        assert [x["id"] for x in listed["letters"]] == [e["id"] for e in events[:5]]
+        assert depth(amqp_uri, DEAD) == 40
+    finally:
+        purge(amqp_uri, DEAD)
+
+
 @pytest.fixture
 def registry_only(sqlite_store: str, amqp_uri: str) -> Iterator[ServiceContainer]:
     purge(amqp_uri, "registry.licence-status.dead-letter", "registry.rpc.dead-letter")
@@ -323,3 +362,25 @@ def test_replay_feeds_a_consumer_from_its_source_once_and_rebuild_and_audit(
     verified = ops(amqp_uri, "verify-audit", "registry", "licensing")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "registry: intact" in verified.stdout and "licensing: intact" in verified.stdout
+
+
+def test_status_names_a_relay_that_does_not_publish(sqlite_store: str, amqp_uri: str,
+                                                     rpc: Any, monkeypatch: Any) -> None:
+    """A registry whose relay is off: its instance answers, but nobody holds the lease and
+    every stored event waits, so status asks for attention (exit 1) and says why."""
+    purge(amqp_uri, "registry.licence-status.dead-letter", "registry.rpc.dead-letter")
+    monkeypatch.setenv("RELAY_ENABLED", "0")
+    container = start_container(RegistryService, amqp_uri)
+    try:
+        rpc.registry.register_ngo(ngo_payload())
+        code, status = ops_json(amqp_uri, "status", "registry", "--max-lag", "0")
+        assert code == 1
+        [row] = status["services"]
+        assert row["instances"] == 1 and row["lease_holder"] is None
+        assert row["relay_position"] == 0 and row["lag"] == row["head"] > 0
+        assert any("lease" in line for line in status["attention"])
+        assert any(f"{row['lag']} رویداد" in line for line in status["attention"])
+        code, status = ops_json(amqp_uri, "status", "registry", "--max-lag", "1000")
+        assert not any("رویداد" in line for line in status["attention"])
+    finally:
+        stop_container(container)

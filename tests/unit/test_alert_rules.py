@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ def promtool() -> str:
                    "apt-get install prometheus (Debian), or run .ci/run")
         if os.environ.get("CI"):
             pytest.fail(message)
+        warnings.warn(message, stacklevel=2)  # shown by bin/test -q, where skips are not
         pytest.skip(message)
     return found
 

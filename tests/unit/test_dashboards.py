@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -632,8 +641,6 @@ while True:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -643,19 +650,12 @@ def test_every_panel_shows_data_from_a_real_scrape(tmp_path: Path):
     """A real Prometheus scrapes the code's metrics (every labelled metric given a child) with
     the target labels of prometheus.yml; every panel's query then returns series, and each
     carries the labels its legend shows."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import time
-    import urllib.parse
-    import urllib.request
-
     binary = shutil.which("prometheus")
     if binary is None:
         message = "prometheus is not installed (Debian's prometheus package; .ci/run installs it)"
         if os.environ.get("CI"):
             pytest.fail(message)
+        warnings.warn(message, stacklevel=2)  # shown by bin/test -q, where skips are not
         pytest.skip(message)
     exporter_port, web_port = free_port(), free_port()
     (tmp_path / "exporter.py").write_text(EXPORTER, encoding="utf-8")

@@ -204,8 +204,8 @@ class ServiceProcess:
     """``python -m shared.run --config deploy/nameko.yaml <module>`` (as bin/run starts a
     service) in its own process group."""
 
-    def __init__(self, module: str, env: dict[str, str], workdir: Path):
-        self.module, self.env, self.workdir = module, env, workdir
+    def __init__(self, module: str, env: dict[str, str], workdir: Path, root: Path = ROOT):
+        self.module, self.env, self.workdir, self.root = module, env, workdir, root
         self.log_path = workdir / f"{module.rsplit('.', 1)[-1]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -213,7 +213,7 @@ class ServiceProcess:
         command = [sys.executable, "-m", "shared.run", "--config", "deploy/nameko.yaml",
                    self.module]
         with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out,
+            self.proc = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         log(f"started {self.module} (pid {self.proc.pid})")

@@ -544,7 +544,8 @@ def dead_letters() -> None:
 
     QUEUE is a consumer (licensing.ngo-directory, registry.licence-status, notify.notices)
     or a service's RPC dead letters (registry.rpc); the .dead-letter suffix is optional.
-    Reading leaves every message in place and in order.
+    Reading leaves every message in the queue; they are shown, retried and dropped in the
+    order they failed.
     """
 
 

@@ -637,9 +637,13 @@ def retry_letters(queue: str, message_id: str | None, every: bool, operator: str
     sent = 0
     with broker() as connection, \
             Connection(amqp_uri(), transport_options={"confirm_publish": True}) as out:
-        if queue_state(connection, target) is None:
+        found = queue_state(connection, target)
+        if found is None:
             raise OpsError(f"the consumer's queue {target} is not declared: start its service "
                            "first")
+        if found[1] == 0:
+            errors.print(f"[yellow]هیچ مصرف‌کننده‌ای اکنون {target} را نمی‌خواند؛ پیام‌ها تا "
+                         "آمدن سرویس در صف می‌مانند.[/yellow]")
         producer = out.Producer(exchange=Exchange(""))  # the default exchange: by queue name
         with taken(connection, queue) as (channel, letters), _progress() as progress:
             chosen = [x for x in letters if every or x.id == message_id]

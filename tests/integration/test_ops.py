@@ -384,3 +384,13 @@ def test_status_names_a_relay_that_does_not_publish(sqlite_store: str, amqp_uri:
         assert not any("رویداد" in line for line in status["attention"])
     finally:
         stop_container(container)
+
+
+def test_bin_ops_is_the_entry_point_and_its_help_shows_persian_examples() -> None:
+    done = subprocess.run([str(ROOT / "bin" / "ops"), "dead-letters", "drop", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--reason" in done.stdout and "سمن آزمایشی" in done.stdout
+    for command in ("status", "dead-letters", "replay", "rebuild", "verify-audit"):
+        assert command in subprocess.run([str(ROOT / "bin" / "ops"), "--help"],
+                                         capture_output=True, text=True, timeout=120).stdout

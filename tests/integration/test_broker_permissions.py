@@ -171,6 +171,24 @@ def test_the_uis_cannot_listen_to_requests(broker):
                       routing_key="registry.*", auto_delete=True))
 
 
+def test_the_operators_read_dead_letters_and_put_one_back_and_nothing_else(broker):
+    """bin/ops dead-letters under ops-deadletters: read a dead-letter queue, send a message
+    back into its consumer's queue; no consumer queue read, no event, no declaration."""
+    _, dead = consumer_queues("licensing", "ngo-directory", "registry.ngo.registered")
+    declare(broker("svc-licensing"), dead)
+    publish(broker("svc-licensing"), DEAD_LETTERS, "licensing.ngo-directory")
+    ops = broker("ops-deadletters")
+    assert get(ops, "licensing.ngo-directory.dead-letter") is not None
+    publish(ops, "", "licensing.ngo-directory")  # a retry goes to that consumer only
+    assert get(broker("svc-licensing"), "licensing.ngo-directory") is not None
+    with pytest.raises(AccessRefused):
+        get(ops, "licensing.ngo-directory")
+    with pytest.raises(AccessRefused):
+        publish(broker("ops-deadletters"), EVENTS, "registry.ngo.registered")
+    with pytest.raises(AccessRefused):
+        declare(broker("ops-deadletters"), Queue("ops.copy", EVENTS, routing_key="#"))
+
+
 def test_the_registry_serves_under_its_own_user(broker, sqlite_store):
     subscriber = broker("ext-example")
     declare(subscriber, Queue("ext.example.registered", PUBLISHED,

@@ -366,6 +366,9 @@ class CaseResult:
     service_cpu_pct: float
     host_cpu_pct: float
     ratio_to_noop: float | None = None
+    service_cpu_ms_per_call: float = float("nan")  # service process CPU seconds / calls
+    host_cpu_ms_per_call: float = float("nan")
+    cpu_to_noop: float | None = None  # service CPU per call against the no-op's
     first_error: str | None = None
 
 
@@ -485,8 +488,12 @@ def throughput_case(ctx: RunContext, label: str, service_name: str, clients: int
         calls=sum(r.calls for r in results), errors=sum(r.errors for r in results),
         service_cpu_pct=service_cpu, host_cpu_pct=host_cpu,
         first_error=next((r.first_error for r in results if r.first_error), None))
+    if case.calls_per_s > 0:  # CPU % of one core over the window / calls per second
+        case.service_cpu_ms_per_call = 10 * service_cpu / case.calls_per_s
+        case.host_cpu_ms_per_call = 10 * host_cpu / case.calls_per_s
     log(f"{label}: {case.calls_per_s:.0f} calls/s, p50 {case.p50_ms:.1f} ms, "
-        f"p99 {case.p99_ms:.1f} ms, {case.errors} errors, service CPU {service_cpu:.0f}%")
+        f"p99 {case.p99_ms:.1f} ms, {case.errors} errors, service CPU {service_cpu:.0f}% "
+        f"({case.service_cpu_ms_per_call:.2f} ms per call)")
     if case.first_error:
         log(f"{label}: first error: {case.first_error}")
     return case
@@ -534,6 +541,23 @@ def event_latency(store: str, load: str, tap: EventTap, first: int, sent: int) -
                          p50_ms=1000 * percentile(samples, 50),
                          p99_ms=1000 * percentile(samples, 99),
                          max_ms=1000 * max(samples, default=float("nan")))
+
+
+@contextmanager
+def worktree(commit: str | None) -> Iterator[Path | None]:
+    """A detached git worktree of ``commit`` under /tmp (None: none), removed afterwards."""
+    if not commit:
+        yield None
+        return
+    path = Path(tempfile.mkdtemp(prefix="bench-base-"))
+    path.rmdir()
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT,
+                   check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
+                       check=False, capture_output=True)
 
 
 # --- environment: broker vhost, service env, PostgreSQL schema ------------------------------
@@ -625,14 +649,35 @@ def postgres_schema() -> Iterator[dict[str, str]]:
 
 @contextmanager
 def running(module: str, env: dict[str, str], workdir: Path,
-            probe: Callable[[], Any]) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(module, env, workdir)
+            probe: Callable[[], Any], root: Path = ROOT) -> Iterator[ServiceProcess]:
+    service = ServiceProcess(module, env, workdir, root)
     try:
         service.start()
         service.wait_ready(probe)
         yield service
     finally:
         service.stop()
+
+
+@contextmanager
+def py_spy(pid: int, out: Path | None, name: str = "", when: bool = True) -> Iterator[None]:
+    """With ``out``, py-spy (not a requirement: ``pip install py-spy``) samples the process
+    meanwhile into ``<out>.<name>.txt``, collapsed stacks (a stack per line, its count last)."""
+    if out is None or not when:
+        yield
+        return
+    path = out.with_name(f"{out.name}.{name.lower().replace(',', '').replace(' ', '-')}.txt")
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--format",
+                             "raw", "--output", str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+        log(f"profile of pid {pid}: {path}")
 
 
 def probe(amqp_uri: str, who: dict[str, Any], service: str) -> Callable[[], Any]:
@@ -668,10 +713,15 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
                                              service))
 
         stores: list[tuple[str, Callable[[], Any]]] = [
-            ("SQLite", _no_store), ("PostgreSQL", postgres_schema),
-            ("PostgreSQL, jwt + sealed", partial(trusted_postgres, ctx, workdir))]
-        for store, store_env in stores:
-            data_dir = workdir / store.lower().replace(",", "").replace(" ", "-")
+            (label, env) for key, label, env in (
+                ("sqlite", "SQLite", _no_store), ("postgres", "PostgreSQL", postgres_schema),
+                ("trusted", "PostgreSQL, jwt + sealed", partial(trusted_postgres, ctx, workdir)))
+            if key in args.stores]
+        roots = [("", ROOT)] + ([(" [baseline]", args.baseline_root)] if args.baseline_root
+                                else [])
+        for (store, store_env), (variant, root) in [(s, r) for s in stores for r in roots]:
+            data_dir = workdir / (store.lower().replace(",", "").replace(" ", "-") +
+                                  variant.strip(" []"))
             data_dir.mkdir()
             with store_env() as extra:
                 env = service_env(amqp_uri, data_dir, extra)
@@ -679,20 +729,23 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
                 tap = EventTap(amqp_uri, ctx.actor["id"])
                 try:
                     with running("services.registry.service", env, data_dir,
-                                 probe(amqp_uri, ctx.actor, "registry")) as service:
+                                 probe(amqp_uri, ctx.actor, "registry"), root) as service:
                         under_load: list[LatencyResult] = []
                         for clients in counts:
-                            label = f"register_ngo ({store})"
+                            label = f"register_ngo ({store}){variant}"
                             who = f"{clients} client{'s' * (clients > 1)}"
                             first, expected = tap.count(), ctx.events_expected
-                            case = throughput_case(ctx, label, "registry", clients, service)
+                            with py_spy(service.pid, args.profile, f"{store}{variant}",
+                                        clients == args.clients):
+                                case = throughput_case(ctx, label, "registry", clients,
+                                                       service)
                             cases.append(case)
                             drain(ctx, tap, f"{label}, {who}", notes)
                             under_load.append(event_latency(
                                 store, f"{who} closed loop, {case.calls_per_s:.0f}/s "
                                 "(warm-up included)", tap, first,
                                 ctx.events_expected - expected))
-                        latency.append(latency_case(ctx, store, tap, service))
+                        latency.append(latency_case(ctx, store + variant, tap, service))
                         latency.extend(under_load)
                         logged = service.errors_logged()
                         if logged:
@@ -706,9 +759,12 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
                                  f"{tap.foreign_example}")
 
     baseline = {c.clients: c.calls_per_s for c in cases if c.case.startswith("noop")}
+    noop_cpu = {c.clients: c.service_cpu_ms_per_call for c in cases if c.case.startswith("noop")}
     for case in cases:
         if case.clients in baseline and baseline[case.clients] > 0:
             case.ratio_to_noop = case.calls_per_s / baseline[case.clients]
+        if noop_cpu.get(case.clients, 0) > 0:
+            case.cpu_to_noop = case.service_cpu_ms_per_call / noop_cpu[case.clients]
     plain = {c.clients: c.calls_per_s for c in cases if c.case == "register_ngo (PostgreSQL)"}
     for case in cases:
         if "jwt + sealed" in case.case and plain.get(case.clients):
@@ -757,12 +813,15 @@ def report(meta: dict[str, Any], results: dict[str, Any]) -> str:
     lines += [f"- {key}: {value}" for key, value in meta.items()]
     lines += ["", "## Throughput (closed loop, each client its own process)", "",
               "| case | clients | calls/s | p50 ms | p99 ms | ratio to no-op | errors "
-              "| service CPU % | host CPU % |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| service CPU % | host CPU % | service CPU ms/call | CPU/call to no-op "
+              "| host CPU ms/call |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in results["cases"]:
         lines.append(f"| {c.case} | {c.clients} | {fmt(c.calls_per_s, 0)} | {fmt(c.p50_ms, 2)} "
                      f"| {fmt(c.p99_ms, 2)} | {fmt(c.ratio_to_noop, 2)} | {c.errors} "
-                     f"| {fmt(c.service_cpu_pct, 0)} | {fmt(c.host_cpu_pct, 0)} |")
+                     f"| {fmt(c.service_cpu_pct, 0)} | {fmt(c.host_cpu_pct, 0)} "
+                     f"| {fmt(c.service_cpu_ms_per_call, 2)} | {fmt(c.cpu_to_noop, 2)} "
+                     f"| {fmt(c.host_cpu_ms_per_call, 2)} |")
     lines += ["", "## Commit-to-subscriber latency (`registry.ngo.registered`)", "",
               "| store | load | events sent | received | p50 ms | p99 ms | max ms |",
               "|---|---|---:|---:|---:|---:|---:|"]
@@ -770,8 +829,11 @@ def report(meta: dict[str, Any], results: dict[str, Any]) -> str:
         lines.append(f"| {lat.store} | {lat.load} | {lat.sent} | {lat.received} "
                      f"| {fmt(lat.p50_ms, 2)} | {fmt(lat.p99_ms, 2)} | {fmt(lat.max_ms, 2)} |")
     lines += ["", "CPU % is of one core (the host has "
-              f"{os.cpu_count()}); latency is subscriber receive time minus the CloudEvent "
-              "`time` (the event's timestamp, taken just before the commit)."]
+              f"{os.cpu_count()}); CPU ms/call is that CPU over the measured window divided by "
+              "the calls made in it (service: the service process, from /proc/<pid>/stat; "
+              "host: every process, clients and broker included); latency is subscriber "
+              "receive time minus the CloudEvent `time` (the event's timestamp, taken just before "
+              "the commit)."]
     if results["notes"]:
         lines += ["", "## Notes", ""]
         lines += [f"- {note}" for note in results["notes"]]
@@ -794,7 +856,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--amqp-uri", default=None,
                         help="broker to use (default: a private vhost on 127.0.0.1:5672)")
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+    parser.add_argument("--stores", default="sqlite,postgres,trusted",
+                        help="registry cases to run: any of sqlite, postgres, trusted "
+                             "(PostgreSQL, jwt + sealed)")
+    parser.add_argument("--baseline", default=None,
+                        help="a commit whose registry is also measured, in the same run "
+                             "(a git worktree under /tmp, removed afterwards)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the registry during each N-client case: "
+                             "<profile>.<store>.txt")
     args = parser.parse_args(argv)
+    args.stores = {s.strip() for s in args.stores.split(",")}
+    args.baseline_root = None
     if args.clients < 1 or args.seconds <= 0 or args.warmup < 0 or args.latency_rate <= 0:
         parser.error("--clients must be >= 1, --seconds and --latency-rate > 0, --warmup >= 0")
     return args
@@ -813,7 +886,8 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(shlex.quote(a) for a in [python, *sys.argv])
     started = datetime.now(UTC)
     try:
-        with private_vhost(args.amqp_uri) as (amqp_uri, broker):
+        with private_vhost(args.amqp_uri) as (amqp_uri, broker), \
+                worktree(args.baseline) as args.baseline_root:
             results = measure(args, amqp_uri)
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
@@ -831,6 +905,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": f"`{command}`",
         "broker": broker,
         "per case": f"{args.warmup:g}s warm-up, then {args.seconds:g}s measured",
+        "baseline": args.baseline or "-",
+        "load average at the end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "duration": f"{(datetime.now(UTC) - started).total_seconds():.0f}s in all",
     }
     print(report(meta, results))

@@ -46,7 +46,9 @@ from bench import (  # noqa: E402 - bench/bench.py, beside this script
     postgres_connect,
     postgres_env,
     private_vhost,
+    py_spy,
     service_env,
+    worktree,
 )
 
 WHO = {"id": "bench-replay", "name": "bench", "roles": ["registry_officer"],
@@ -105,19 +107,6 @@ def read_all(amqp_uri: str, page: int) -> tuple[int, int, int, float]:
         return pages, events, reply["next"], time.perf_counter() - started
 
 
-@contextmanager
-def worktree(commit: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="replay-base-"))
-    path.rmdir()
-    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT,
-                   check=True, capture_output=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
-                       check=False, capture_output=True)
-
-
 def measure_store(store: str, args: argparse.Namespace, variants: dict[str, Path],
                   workdir: Path) -> list[dict[str, Any]]:
     extra: dict[str, str] = {}
@@ -139,6 +128,8 @@ def measure_store(store: str, args: argparse.Namespace, variants: dict[str, Path
                 service = stack.enter_context(_running(root, env, data_dir / name))
                 services[name] = (uri, service)
             rows: dict[str, list[tuple[float, float, int, int]]] = {n: [] for n in variants}
+            if args.profile:
+                stack.enter_context(py_spy(services["current"][1].pid, args.profile, store))
             for round_ in range(args.rounds + 1):  # round 0: the first read of a fresh process
                 for name, (uri, service) in services.items():
                     clock = CpuClock(service.pid)
@@ -196,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default=None,
                         help="a commit whose code serves the same store, read in alternation")
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the current code's service: <profile>.<store>.txt")
     args = parser.parse_args(argv)
     stores = [{"sqlite": "SQLite", "postgres": "PostgreSQL"}[s.strip()]
               for s in args.stores.split(",")]
@@ -204,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="replay-") as tmp:
         variants = {}
         if args.baseline:
-            variants["baseline"] = stack.enter_context(worktree(args.baseline))
+            root = stack.enter_context(worktree(args.baseline))
+            assert root is not None
+            variants["baseline"] = root
         variants["current"] = ROOT
         for store in stores:
             results.extend(measure_store(store, args, variants, Path(tmp)))

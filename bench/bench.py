@@ -3,6 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/bench.py [--clients 8] [--seconds 15] [--json out.json]
+        [--stores sqlite,postgres,trusted] [--baseline <commit>] [--profile /tmp/prof]
 
 Each service under test runs as its own ``python -m shared.run`` process (as bin/run starts
 it, with ``deploy/nameko.yaml``); each client is its own OS process with its own
@@ -12,6 +13,13 @@ warm-up. Cases: ``noop.ping`` (the baseline: same payload, no work), then
 For both stores it also measures commit-to-subscriber latency: a subscriber bound to the
 events exchange receives ``registry.ngo.registered`` while one client registers NGOs at a
 modest fixed rate; latency is receive time minus the CloudEvent ``time``.
+
+Each case also reports the service's CPU per call: the service process's CPU seconds over
+the measured window (``/proc/<pid>/stat``) divided by the calls made in it, and that against
+the no-op's. ``--baseline <commit>`` also measures the registry as that commit has it (a
+``git worktree`` under /tmp, removed afterwards) in the same run, each store right after
+the current code; ``--profile`` records each N-client registry case with py-spy (collapsed
+stacks; ``pip install py-spy`` first, it is not a requirement).
 
 Unless ``--amqp-uri`` is given, everything runs in a private RabbitMQ vhost (created with
 ``rabbitmqctl`` and deleted afterwards) so that other services or tests using the broker

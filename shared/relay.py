@@ -9,14 +9,12 @@ possible (their CloudEvent ids are stable). No framework here: kombu and the dat
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,63 +93,13 @@ def cloudevents_for(app: ServiceApplication, contract: EventContract,
     return messages
 
 
-class ReplayCache:
-    """The CloudEvents of stored events already replayed, by position, encoded compactly
-    (``shared.contracts.encode``): a stored event, its link and the contract never change,
-    so neither do its CloudEvents, and a late subscriber reading history again costs a JSON
-    decode per event instead of a stored event's decoding and the contract's mapping.
-    Bounded by ``REPLAY_CACHE_MB`` (32; 0 turns it off), the oldest entries dropped first."""
-
-    def __init__(self, limit_bytes: int):
-        self.limit = limit_bytes
-        self.size = 0
-        self.entries: dict[int, tuple[bytes, ...]] = {}  # position -> its CloudEvents
-
-    def get(self, position: int) -> list[dict[str, Any]] | None:
-        held = self.entries.get(position)
-        return None if held is None else [json.loads(body) for body in held]
-
-    def put(self, position: int, events: list[dict[str, Any]]) -> None:
-        if self.limit <= 0 or position in self.entries:
-            return
-        held = tuple(encode(event) for event in events)
-        self.entries[position] = held
-        self.size += sum(len(body) for body in held) + 64
-        while self.size > self.limit and self.entries:
-            oldest = next(iter(self.entries))
-            self.size -= sum(len(body) for body in self.entries.pop(oldest)) + 64
-
-
-_replay_caches: weakref.WeakKeyDictionary[ServiceApplication, ReplayCache] = \
-    weakref.WeakKeyDictionary()
-
-
-def _replay_cache(app: ServiceApplication) -> ReplayCache:
-    cache = _replay_caches.get(app)
-    if cache is None:
-        megabytes = float(os.environ.get("REPLAY_CACHE_MB", "32"))
-        cache = _replay_caches[app] = ReplayCache(int(megabytes * 1024 * 1024))
-    return cache
-
-
 def published_after(app: ServiceApplication, contract: EventContract, after: int,
                     limit: int) -> dict[str, Any]:
     """Replay for a subscriber that joined late: the CloudEvents stored after position
     ``after`` (ids and sequences as the relay publishes them), where to continue, and the
     head of the log. Read up to ``head``, then follow the bus, dropping by ``sequence``."""
     notifications = app.notifications(after, limit)
-    cache = _replay_cache(app)
-    events: list[dict[str, Any]] = []
-    found = [cache.get(n.id) for n in notifications]
-    missing = [n for n, held in zip(notifications, found, strict=True) if held is None]
-    built: dict[int, list[dict[str, Any]]] = {n.id: [] for n in missing}
-    for _, event in cloudevents_for(app, contract, missing):
-        built[int(event["sequence"])].append(event)
-    for position, events_built in built.items():
-        cache.put(position, events_built)
-    for notification, held in zip(notifications, found, strict=True):
-        events.extend(held if held is not None else built[notification.id])
-    return {"events": events,
+    return {"events": [event for _, event in cloudevents_for(app, contract, notifications)],
             "next": notifications[-1].id if notifications else after,
             "head": app.max_notification_id()}
 

@@ -101,10 +101,9 @@ class Sql:
     @contextmanager
     def writes(self) -> Iterator[Callable[..., None]]:
         """A transaction of statements whose results are not read. On PostgreSQL they are
-        sent when the block ends as one simple query, ``BEGIN; ...; COMMIT`` with the values
-        quoted by psycopg (one round trip instead of one for each statement, BEGIN and
-        COMMIT); an error rolls the transaction back and is raised. Statements use ``%s``
-        for values and hold no braces."""
+        sent when the block ends as one query, ``BEGIN; ...; COMMIT``, the values bound by
+        psycopg on the client (``ClientCursor``): one round trip instead of one for each
+        statement, BEGIN and COMMIT. An error rolls the transaction back and is raised."""
         statements: list[tuple[str, Sequence[Any]]] = []
         if not self.postgres:
             with self.transaction() as run:
@@ -113,15 +112,13 @@ class Sql:
         yield lambda statement, params=(): statements.append((statement, params))
         if not statements:
             return
-        from psycopg import sql
+        from psycopg import ClientCursor
 
-        query = sql.SQL("; ").join(
-            [sql.SQL("BEGIN")] +
-            [sql.SQL(statement.replace("%s", "{}")).format(*map(sql.Literal, params))
-             for statement, params in statements] + [sql.SQL("COMMIT")])
-        with self.datastore.get_connection() as conn:
+        query = "; ".join(["BEGIN", *(statement for statement, _ in statements), "COMMIT"])
+        values = [value for _, params in statements for value in params]
+        with self.datastore.get_connection() as conn, ClientCursor(conn) as cursor:
             try:
-                conn.execute(query)
+                cursor.execute(query, values)
             except BaseException:
                 conn.rollback()  # the connection goes back to the pool out of the transaction
                 raise

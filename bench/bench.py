@@ -750,7 +750,7 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
                             cases.append(case)
                             drain(ctx, tap, f"{label}, {who}", notes)
                             under_load.append(event_latency(
-                                store, f"{who} closed loop, {case.calls_per_s:.0f}/s "
+                                store + variant, f"{who} closed loop, {case.calls_per_s:.0f}/s "
                                 "(warm-up included)", tap, first,
                                 ctx.events_expected - expected))
                         latency.append(latency_case(ctx, store + variant, tap, service))

@@ -4,7 +4,7 @@ in RPC pages, events per second to one client, on SQLite and PostgreSQL (issue #
 Run from the repository root (RabbitMQ and PostgreSQL on localhost, database ``test``)::
 
     .venv/bin/python bench/replay.py [--registrations 10000] [--page 1000] [--rounds 3]
-        [--baseline <commit>] [--stores sqlite,postgres]
+        [--baseline <commit>] [--stores sqlite,postgres] [--profile /tmp/prof]
 
 Each store is seeded once, in this process, through the registry's application (each
 registration stores two events: the NGO's and its name claim; the NGO's is published as two
@@ -14,7 +14,8 @@ its own, and one client reads the whole log with ``replay_events(after, limit=pa
 With ``--baseline`` the same store is also served by that commit's code (a ``git worktree``
 under /tmp, removed afterwards) in a second vhost, and the two are read in alternation,
 ``--rounds`` times each: the report gives the median, the best and the service's CPU per
-page of both, with the load average of the machine.
+page of both, with the load average of the machine; ``--profile`` records the current
+code's service with py-spy meanwhile (``pip install py-spy`` first; not a requirement).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def publish(amqp_uri: str, body: bytes, routing_key: str) -> None:
                          content_encoding="utf-8", delivery_mode=2)
 
 
-def wait_for(check: Any, timeout: float = 15) -> Any:
+def wait_for(check: Any, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()

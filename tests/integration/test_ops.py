@@ -34,6 +34,7 @@ from shared.contracts import (
 from shared.service import Runtime
 from tests.conftest import ngo_payload
 from tests.integration.conftest import ROOT, start_container, stop_container
+from tests.integration.test_consumer import wait_for
 
 QUEUE = "licensing.ngo-directory"
 DEAD = f"{QUEUE}.dead-letter"
@@ -94,15 +95,6 @@ def purge(amqp_uri: str, *queues: str) -> None:
                     channel.close()
                 except Exception:  # noqa: BLE001 - closed by the broker's 404
                     pass
-
-
-def wait_for(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def app_of(container: ServiceContainer) -> Any:

@@ -101,9 +101,10 @@ class Sql:
     @contextmanager
     def writes(self) -> Iterator[Callable[..., None]]:
         """A transaction of statements whose results are not read. On PostgreSQL they are
-        sent when the block ends as one query, ``BEGIN; ...; COMMIT``, the values bound by
-        psycopg on the client (``ClientCursor``): one round trip instead of one for each
-        statement, BEGIN and COMMIT. An error rolls the transaction back and is raised."""
+        sent when the block ends as one simple query, ``BEGIN; ...; COMMIT`` with the values
+        quoted by psycopg (one round trip instead of one for each statement, BEGIN and
+        COMMIT); an error rolls the transaction back and is raised. Statements use ``%s``
+        for values and hold no braces."""
         statements: list[tuple[str, Sequence[Any]]] = []
         if not self.postgres:
             with self.transaction() as run:
@@ -112,13 +113,15 @@ class Sql:
         yield lambda statement, params=(): statements.append((statement, params))
         if not statements:
             return
-        from psycopg import ClientCursor
+        from psycopg import sql
 
-        query = "; ".join(["BEGIN", *(statement for statement, _ in statements), "COMMIT"])
-        values = [value for _, params in statements for value in params]
-        with self.datastore.get_connection() as conn, ClientCursor(conn) as cursor:
+        query = sql.SQL("; ").join(
+            [sql.SQL("BEGIN")] +
+            [sql.SQL(statement.replace("%s", "{}")).format(*map(sql.Literal, params))
+             for statement, params in statements] + [sql.SQL("COMMIT")])
+        with self.datastore.get_connection() as conn:
             try:
-                cursor.execute(query, values)
+                conn.execute(query)
             except BaseException:
                 conn.rollback()  # the connection goes back to the pool out of the transaction
                 raise

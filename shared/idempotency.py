@@ -66,8 +66,8 @@ class Answers:
         held = self.pending.get(key)
         if held is not None:
             return held[0], json.loads(open_text(self.cipher, held[1]))
-        rows = self.sql.read(f"SELECT fingerprint, answer FROM {self.table} WHERE key = %s",
-                             (key,))
+        with self.sql.transaction() as run:
+            rows = run(f"SELECT fingerprint, answer FROM {self.table} WHERE key = %s", (key,))
         if self.pending:  # the database answers again: write what was held meanwhile
             try:
                 self.remember_pending()
@@ -95,7 +95,7 @@ class Answers:
 
     def _write(self, answers: dict[str, tuple[str, str]]) -> None:
         now = time.time()
-        with self.sql.writes() as run:  # one round trip on PostgreSQL
+        with self.sql.transaction() as run:
             if self.sql.postgres:  # losing the last few answers in a crash costs only a retry
                 run("SET LOCAL synchronous_commit TO OFF")
             for key, (request, sealed) in answers.items():

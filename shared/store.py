@@ -85,47 +85,6 @@ class Sql:
     def table(self, name: str) -> str:
         return self.prefix + name
 
-    def read(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """One SELECT, outside any explicit transaction: on PostgreSQL a single round trip
-        on an autocommit connection (no BEGIN and COMMIT of its own), on SQLite a reader's
-        connection (never the writer's lock)."""
-        if self.postgres:
-            with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-                cursor.execute(statement, params)
-                return [tuple(r.values()) if isinstance(r, dict) else tuple(r)
-                        for r in cursor.fetchall()]
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement.replace("%s", "?"), params)
-            return [tuple(r) for r in cursor.fetchall()]
-
-    @contextmanager
-    def writes(self) -> Iterator[Callable[..., None]]:
-        """A transaction of statements whose results are not read. On PostgreSQL they are
-        sent when the block ends as one simple query, ``BEGIN; ...; COMMIT`` with the values
-        quoted by psycopg (one round trip instead of one for each statement, BEGIN and
-        COMMIT); an error rolls the transaction back and is raised. Statements use ``%s``
-        for values and hold no braces."""
-        statements: list[tuple[str, Sequence[Any]]] = []
-        if not self.postgres:
-            with self.transaction() as run:
-                yield run
-            return
-        yield lambda statement, params=(): statements.append((statement, params))
-        if not statements:
-            return
-        from psycopg import sql
-
-        query = sql.SQL("; ").join(
-            [sql.SQL("BEGIN")] +
-            [sql.SQL(statement.replace("%s", "{}")).format(*map(sql.Literal, params))
-             for statement, params in statements] + [sql.SQL("COMMIT")])
-        with self.datastore.get_connection() as conn:
-            try:
-                conn.execute(query)
-            except BaseException:
-                conn.rollback()  # the connection goes back to the pool out of the transaction
-                raise
-
     @contextmanager
     def transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
         with self.datastore.transaction(commit=True) as cursor:

@@ -52,14 +52,21 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresProcessRecorder,
+)
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL
 
 from shared import metrics
+from shared.commits import insert_resolved
 
 GENESIS = "0" * 64
+# one attempt of eventsourcing's insert, without its retry decorator (shared/commits.py)
+_INSERT_ONCE = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
 PAGE = 500
 
 Progress = Callable[[int, int], None]  # (position verified up to, head of the log)
@@ -276,10 +283,34 @@ class ChainedPostgresRecorder(_Chain, PostgresProcessRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
+        # eventsourcing's own retry (which takes a lost commit's events for a conflict) is
+        # replaced by one that finds out what was stored (shared/commits.py)
+        return insert_resolved(lambda: self._insert_once(stored_events, **kwargs),
+                               lambda: self.stored_as_given(stored_events),
+                               self.datastore.schema)
+
+    def _insert_once(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                     ) -> Sequence[int] | None:
         try:
-            return super().insert_events(stored_events, **kwargs)
+            return _INSERT_ONCE(self, stored_events, **kwargs)
         except _Unlinked as unlinked:
             raise unlinked.error from None
+
+    def stored_as_given(self, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
+        """The positions of these very events if the log holds them byte for byte, else None."""
+        if not stored_events:
+            return None
+        ids = []
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            for event in stored_events:
+                c.execute(f"SELECT notification_id, state FROM {self.qualified_events} "
+                          "WHERE originator_id = %s AND originator_version = %s",
+                          (event.originator_id, event.originator_version))
+                row = c.fetchone()
+                if row is None or bytes(row["state"]) != bytes(event.state):
+                    return None
+                ids.append(row["notification_id"])
+        return ids
 
     def _read(self, statement: str, params: Sequence[Any]) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:

@@ -11,9 +11,11 @@ else the request message's own id, so a redelivery is recognised even when the c
 nothing. The answer is written right after the change commits and before the reply is
 sent. When the database goes away between those two commits (an outage), the answer is
 kept in memory and written when the database is back; until then this instance answers a
-retry from memory. Only a crash of the process in that instant, or a commit whose
-acknowledgement the database never sent, leaves a retry to find the change made but no
-answer (it then gets the error a repeated change gives).
+retry from memory. A commit whose acknowledgement was lost is found out by the recorder
+(``shared.commits``: the change succeeds once, so its answer is remembered). Only a crash
+of the process in that instant, or a database away for longer than
+``POSTGRES_OUTCOME_WAIT_SECONDS`` in the middle of a commit, leaves a retry to find the
+change made but no answer (it then gets the error a repeated change gives).
 """
 
 from __future__ import annotations

@@ -38,6 +38,11 @@ RELAY_POSITION = Gauge("relay_position", "Last notification id confirmed by the 
                        ["service"])
 RELAY_ACTIVE = Gauge("relay_active", "1 when this instance holds the relay lease", ["service"])
 RELAY_ERRORS = Counter("relay_errors_total", "Relay failures (broker or database)", ["service"])
+UNCERTAIN_COMMITS = Counter("store_uncertain_commits_total",
+                            "Inserts whose connection broke while the database was away, by "
+                            "what retrying found: committed (the first commit had been made), "
+                            "conflict (another change), unresolved (still away at the deadline)",
+                            ["service", "outcome"])
 SAVES_PER_COMMIT = Histogram("saves_per_commit", "Saves that shared one transaction (group commit)",
                              ["service"], buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 CONSUMED = Counter("consumer_events_total",

@@ -787,16 +787,17 @@ def replay(service: str, name: str, start: int, source: str | None) -> None:
 @click.argument("service", type=click.Choice(SERVICES))
 def rebuild(service: str) -> None:
     """Rebuild a service's read models from its log, with progress, and say how many
-    entries each holds and how long it took. The read models live in each service's memory
-    (shared/projection.py): every instance rebuilds them at start and follows the log before
-    every read, so this checks that the log rebuilds them; it does not change a running
-    instance.
+    entries each holds and how long it took. A read model kept in the service's database
+    (the registry's NGO index) is rebuilt there in one transaction: every instance reads the
+    old one until it commits, then the new one. One held in memory (shared/projection.py) is
+    rebuilt by every instance at start; here it is rebuilt in this process, which checks that
+    the log rebuilds it and changes no running instance.
 
     \b
     Example:
       bin/ops rebuild registry
     """
-    from shared.projection import Projection
+    from shared.projection import Projection, TableProjection
     from shared.store import ServiceApplication, store_env
 
     module = importlib.import_module(f"services.{service}.projection")
@@ -826,15 +827,16 @@ def rebuild(service: str) -> None:
                     return read(after, limit)
 
                 app.notifications = paged  # type: ignore[method-assign]
-                index.catch_up()  # the read model's own catch-up, as every instance runs it
+                if isinstance(index, TableProjection):
+                    index.rebuild()  # in its tables, one transaction
+                else:
+                    index.catch_up()  # the read model's own catch-up, as every instance runs it
                 app.notifications = read  # type: ignore[method-assign]
                 progress.update(task, completed=head)
             seconds = time.perf_counter() - started
-            sizes = {k: len(v) for k, v in vars(index).items()
-                     if isinstance(v, dict | list) and not k.startswith("_")}
             console.print(f"{view.__name__}: {index.position} events in {seconds:.2f} s "
                           f"({index.position / seconds if seconds else 0:.0f}/s); "
-                          + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+                          + ", ".join(f"{k} {v}" for k, v in index.sizes().items()))
     finally:
         app.close()
 

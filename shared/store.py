@@ -86,8 +86,10 @@ class Sql:
         return self.prefix + name
 
     @contextmanager
-    def transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
-        with self.datastore.transaction(commit=True) as cursor:
+    def transaction(self, *, write: bool = True) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+        """A transaction; ``write=False`` for a read only (SQLite: a reader's connection,
+        never waiting for the writer; rolled back at the end on either dialect)."""
+        with self.datastore.transaction(commit=write) as cursor:
             def run(statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
                 if not self.postgres:
                     statement = statement.replace("%s", "?")

@@ -1,52 +1,182 @@
-"""The NGO index behind ``search_ngos`` and the NGOs-by-status-and-county gauge."""
+"""The NGO index behind ``search_ngos`` and the NGOs-by-status-and-county gauge.
+
+Kept in the registry's own database (``shared.projection.TableProjection``), because it
+grows with every NGO of the province: ``ngo_index`` (one row per NGO, its name's search
+key beside it), ``ngo_index_fields`` (NGO by field of activity) and ``ngo_index_counts``
+(NGOs by status and county, kept as they change, so the gauge costs no scan). A name is
+found by any part of its search key (``shared.persian.search_key``: ZWNJ and spaces alike,
+case folded) through a trigram index: PostgreSQL's ``pg_trgm`` (GIN), SQLite's FTS5
+``trigram`` tokenizer; parts shorter than three letters are looked up by a scan.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from services.registry.domain import Ngo
 from shared.persian import search_key
-from shared.projection import Projection, paginate
+from shared.projection import Run, TableProjection
+
+log = logging.getLogger(__name__)
+COLUMNS = "i.ngo_id, i.name, i.fields, i.scope, i.county, i.status, i.registered_at"
 
 
-class NgoIndex(Projection):
+class NgoIndex(TableProjection):
+    name = "ngo_index"
+
     def __init__(self, app: Any):
+        self.postgres = app.sql.postgres
+        self.ngos, self.fields, self.counts_table, self.names = (
+            app.sql.table(t) for t in ("ngo_index", "ngo_index_fields", "ngo_index_counts",
+                                       "ngo_index_names"))
+        self.trigram_ops = _trigram_ops(app) if self.postgres else None
+        self.tables_to_count = (self.ngos, self.fields, self.counts_table) + (
+            () if self.postgres else (self.names,))
         super().__init__(app)
-        self.entries: dict[str, dict[str, Any]] = {}
 
-    def apply(self, event: Any) -> None:
+    def tables(self) -> list[str]:
+        name = 'name COLLATE "C"' if self.postgres else "name"
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {self.ngos} (ngo_id TEXT PRIMARY KEY, "
+            "name TEXT NOT NULL, search_key TEXT NOT NULL, fields TEXT NOT NULL, "
+            "scope TEXT NOT NULL, county TEXT, status TEXT NOT NULL, "
+            "registered_at TEXT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS ngo_index_by_name ON {self.ngos} ({name}, ngo_id)",
+            f"CREATE INDEX IF NOT EXISTS ngo_index_by_county ON {self.ngos} (county, status)",
+            f"CREATE TABLE IF NOT EXISTS {self.fields} (field TEXT NOT NULL, "
+            "ngo_id TEXT NOT NULL, PRIMARY KEY (field, ngo_id))",
+            f"CREATE TABLE IF NOT EXISTS {self.counts_table} (status TEXT NOT NULL, "
+            "county TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (status, county))",
+        ]
+        if self.postgres and self.trigram_ops:
+            statements.append(f"CREATE INDEX IF NOT EXISTS ngo_index_by_key ON {self.ngos} "
+                              f"USING gin (search_key {self.trigram_ops})")
+        elif not self.postgres:  # rowid: the NGO's rowid in ngo_index
+            statements.append(f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.names} USING "
+                              "fts5(search_key, tokenize='trigram')")
+        return statements
+
+    # following the log
+
+    def apply_in(self, run: Run, event: Any) -> None:
         ngo_id = str(event.originator_id)
         if isinstance(event, Ngo.Registered):
-            self.entries[ngo_id] = {
-                "ngo_id": ngo_id, "name": event.name, "fields": list(event.fields),
-                "scope": event.scope, "county": event.county, "status": "awaiting_licence",
-                "registered_at": event.timestamp, "_key": search_key(event.name)}
-        elif ngo_id not in self.entries:
+            self._register(run, ngo_id, event)
             return
-        elif isinstance(event, Ngo.DetailsChanged):
-            entry = self.entries[ngo_id]
-            entry.update({k: v for k, v in event.changes.items() if k in ("name", "fields")})
-            entry["_key"] = search_key(entry["name"])
-        elif isinstance(event, Ngo.Dissolved):
-            self.entries[ngo_id]["status"] = "dissolved"
-        elif isinstance(event, Ngo.StatusChanged):
-            self.entries[ngo_id]["status"] = event.status
+        found = run(f"SELECT status, county FROM {self.ngos} WHERE ngo_id = %s", (ngo_id,))
+        if not found:  # an event of another aggregate (a name claim), or of none indexed
+            return
+        status, county = found[0]
+        if isinstance(event, Ngo.DetailsChanged):
+            changes = event.changes
+            if "name" in changes:
+                key = search_key(changes["name"])
+                run(f"UPDATE {self.ngos} SET name = %s, search_key = %s WHERE ngo_id = %s",
+                    (changes["name"], key, ngo_id))
+                if not self.postgres:
+                    run(f"UPDATE {self.names} SET search_key = %s WHERE rowid = "
+                        f"(SELECT rowid FROM {self.ngos} WHERE ngo_id = %s)", (key, ngo_id))
+            if "fields" in changes:
+                run(f"UPDATE {self.ngos} SET fields = %s WHERE ngo_id = %s",
+                    (json.dumps(list(changes["fields"])), ngo_id))
+                run(f"DELETE FROM {self.fields} WHERE ngo_id = %s", (ngo_id,))
+                self._fields(run, ngo_id, changes["fields"])
+        elif isinstance(event, Ngo.Dissolved | Ngo.StatusChanged):
+            new = "dissolved" if isinstance(event, Ngo.Dissolved) else event.status
+            run(f"UPDATE {self.ngos} SET status = %s WHERE ngo_id = %s", (new, ngo_id))
+            self._count(run, status, county, -1)
+            self._count(run, new, county, +1)
+
+    def _register(self, run: Run, ngo_id: str, event: Any) -> None:
+        key = search_key(event.name)
+        inserted = run(
+            f"INSERT INTO {self.ngos} (ngo_id, name, search_key, fields, scope, county, "
+            "status, registered_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (ngo_id) DO NOTHING RETURNING ngo_id",
+            (ngo_id, event.name, key, json.dumps(list(event.fields)), event.scope,
+             event.county, "awaiting_licence", event.timestamp.isoformat()))
+        if not inserted:
+            return
+        self._fields(run, ngo_id, event.fields)
+        self._count(run, "awaiting_licence", event.county, +1)
+        if not self.postgres:
+            run(f"INSERT INTO {self.names} (rowid, search_key) SELECT rowid, search_key "
+                f"FROM {self.ngos} WHERE ngo_id = %s", (ngo_id,))
+
+    def _fields(self, run: Run, ngo_id: str, fields: Any) -> None:
+        for field in dict.fromkeys(fields):
+            run(f"INSERT INTO {self.fields} (field, ngo_id) VALUES (%s, %s)", (field, ngo_id))
+
+    def _count(self, run: Run, status: str, county: str | None, delta: int) -> None:
+        run(f"INSERT INTO {self.counts_table} AS c (status, county, n) VALUES (%s, %s, %s) "
+            "ON CONFLICT (status, county) DO UPDATE SET n = c.n + excluded.n",
+            (status, county or "", delta))
+
+    # reads
 
     def search(self, query: str | None = None, field: str | None = None,
                county: str | None = None, scope: str | None = None, status: str | None = None,
                page: int = 1, page_size: int = 20) -> dict[str, Any]:
-        key = search_key(query) if query else ""
-        found = [
-            {k: v for k, v in e.items() if not k.startswith("_")}
-            for e in self.entries.values()
-            if key in e["_key"] and (field is None or field in e["fields"])
-            and (county is None or e["county"] == county)
-            and (scope is None or e["scope"] == scope)
-            and (status is None or e["status"] == status)
-        ]
-        found.sort(key=lambda e: (e["name"], e["ngo_id"]))
-        return paginate(found, page, page_size)
+        where, params = self._where(search_key(query) if query else "", field, county, scope,
+                                    status)
+        order = 'i.name COLLATE "C", i.ngo_id' if self.postgres else "i.name, i.ngo_id"
+        with self.sql.transaction(write=False) as run:  # one snapshot for the page and total
+            total = run(f"SELECT COUNT(*) FROM {self.ngos} i WHERE {where}", params)[0][0]
+            rows = run(f"SELECT {COLUMNS} FROM {self.ngos} i WHERE {where} ORDER BY {order} "
+                       "LIMIT %s OFFSET %s", (*params, page_size, (page - 1) * page_size))
+        items = [{"ngo_id": r[0], "name": r[1], "fields": json.loads(r[2]), "scope": r[3],
+                  "county": r[4], "status": r[5],
+                  "registered_at": datetime.fromisoformat(r[6])} for r in rows]
+        return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+    def _where(self, key: str, field: str | None, county: str | None, scope: str | None,
+               status: str | None) -> tuple[str, list[Any]]:
+        conditions, params = ["1 = 1"], []
+        if key:
+            if self.postgres:
+                conditions.append("i.search_key LIKE %s ESCAPE '\\'")
+                params.append("%" + _like_escaped(key) + "%")
+            elif len(key) >= 3:  # the trigram index, then the exact test
+                conditions.append(f"i.rowid IN (SELECT rowid FROM {self.names} "
+                                  f"WHERE {self.names} MATCH %s)")
+                params.append('"' + key.replace('"', '""') + '"')
+            conditions.append("instr(i.search_key, %s) > 0" if not self.postgres
+                              else "strpos(i.search_key, %s) > 0")
+            params.append(key)
+        if field is not None:
+            conditions.append(f"i.ngo_id IN (SELECT ngo_id FROM {self.fields} WHERE field = %s)")
+            params.append(field)
+        for column, value in (("county", county), ("scope", scope), ("status", status)):
+            if value is not None:
+                conditions.append(f"i.{column} = %s")
+                params.append(value)
+        return " AND ".join(conditions), params
 
     def counts(self) -> Counter[tuple[str, str]]:
-        return Counter((e["status"], e["county"] or "") for e in self.entries.values())
+        rows = self.read(f"SELECT status, county, n FROM {self.counts_table} WHERE n > 0")
+        return Counter({(status, county): n for status, county, n in rows})
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _trigram_ops(app: Any) -> str | None:
+    """``pg_trgm``'s operator class, schema-qualified; the extension is made if it can be
+    (a trusted extension: the database's owner may). Without it names are found by a scan."""
+    try:
+        with app.sql.transaction() as run:
+            run("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except Exception as error:  # noqa: BLE001 - no right to, or another instance just did
+        log.info("pg_trgm not created here (%s)", type(error).__name__)
+    with app.sql.transaction(write=False) as run:
+        found = run("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                    "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'")
+    if not found:
+        log.warning("pg_trgm is not installed: NGO names are searched by a scan")
+        return None
+    return f'"{found[0][0]}".gin_trgm_ops'

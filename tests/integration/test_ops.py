@@ -343,7 +343,7 @@ def test_replay_feeds_a_consumer_from_its_source_once_and_rebuild_and_audit(
 
     rebuilt = ops(amqp_uri, "rebuild", "registry")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert "NgoIndex:" in rebuilt.stdout and "entries 1" in rebuilt.stdout
+    assert "NgoIndex:" in rebuilt.stdout and "ngo_index 1," in rebuilt.stdout
 
     code, status = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(
         ops_json(amqp_uri, "status", "registry")), timeout=30) or (None, None)

@@ -82,6 +82,16 @@ class TableProjection(Projection):
     def apply_in(self, run: Run, event: Any) -> None:
         raise NotImplementedError
 
+    def finish(self, run: Run) -> None:
+        """After a page of events, in its transaction: write what ``apply_in`` gathered
+        in ``self.page`` (emptied before every page)."""
+
+    def _apply_page(self, run: Run, events: Sequence[Any]) -> None:
+        self.page: dict[Any, Any] = {}
+        for event in events:
+            self.apply_in(run, event)
+        self.finish(run)
+
     def catch_up(self) -> None:
         with self._lock:
             while True:
@@ -92,8 +102,7 @@ class TableProjection(Projection):
                 with self.sql.transaction() as run:
                     stored = self._lock_position(run)
                     if stored == self.position:  # nobody applied these meanwhile
-                        for event in events:
-                            self.apply_in(run, event)
+                        self._apply_page(run, events)
                         stored = notifications[-1].id
                         run(f"UPDATE {self.positions} SET position = %s WHERE name = %s",
                             (stored, self.name))
@@ -110,8 +119,8 @@ class TableProjection(Projection):
                 run(statement)
             position = 0
             while notifications := self.app.notifications(position, self.batch_size):
-                for notification in notifications:
-                    self.apply_in(run, self.app.mapper.to_domain_event(notification))
+                self._apply_page(run, [self.app.mapper.to_domain_event(n)
+                                       for n in notifications])
                 position = notifications[-1].id
                 progress(position)
             run(f"UPDATE {self.positions} SET position = %s WHERE name = %s",

@@ -63,12 +63,14 @@ class NgoIndex(TableProjection):
     # following the log
 
     def apply_in(self, run: Run, event: Any) -> None:
+        if not isinstance(event, Ngo.Event):  # a name claim's
+            return
         ngo_id = str(event.originator_id)
         if isinstance(event, Ngo.Registered):
             self._register(run, ngo_id, event)
             return
         found = run(f"SELECT status, county FROM {self.ngos} WHERE ngo_id = %s", (ngo_id,))
-        if not found:  # an event of another aggregate (a name claim), or of none indexed
+        if not found:
             return
         status, county = found[0]
         if isinstance(event, Ngo.DetailsChanged):
@@ -108,13 +110,22 @@ class NgoIndex(TableProjection):
                 f"FROM {self.ngos} WHERE ngo_id = %s", (ngo_id,))
 
     def _fields(self, run: Run, ngo_id: str, fields: Any) -> None:
-        for field in dict.fromkeys(fields):
-            run(f"INSERT INTO {self.fields} (field, ngo_id) VALUES (%s, %s)", (field, ngo_id))
+        unique = list(dict.fromkeys(fields))
+        if unique:
+            run(f"INSERT INTO {self.fields} (field, ngo_id) VALUES "
+                + ", ".join(["(%s, %s)"] * len(unique)),
+                [value for field in unique for value in (field, ngo_id)])
 
     def _count(self, run: Run, status: str, county: str | None, delta: int) -> None:
-        run(f"INSERT INTO {self.counts_table} AS c (status, county, n) VALUES (%s, %s, %s) "
-            "ON CONFLICT (status, county) DO UPDATE SET n = c.n + excluded.n",
-            (status, county or "", delta))
+        key = (status, county or "")  # gathered over the page, written by finish()
+        self.page[key] = self.page.get(key, 0) + delta
+
+    def finish(self, run: Run) -> None:
+        for (status, county), delta in self.page.items():
+            if delta:
+                run(f"INSERT INTO {self.counts_table} AS c (status, county, n) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (status, county) "
+                    "DO UPDATE SET n = c.n + excluded.n", (status, county, delta))
 
     # reads
 

@@ -115,7 +115,7 @@ def seed(env: dict[str, str], ngos: int) -> dict[str, float]:
 def rss_mb(pid: int) -> float:
     """Resident memory of the process and its children, in MB."""
     total = 0
-    for status in [Path(f"/proc/{pid}/status"), *Path("/proc").glob("[0-9]*/status")]:
+    for status in Path("/proc").glob("[0-9]*/status"):
         try:
             text = status.read_text()
         except OSError:

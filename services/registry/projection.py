@@ -22,6 +22,7 @@ from shared.persian import search_key
 from shared.projection import Run, TableProjection
 
 log = logging.getLogger(__name__)
+ROWS_PER_STATEMENT = 500  # a multi-row INSERT's rows: 4,000 parameters at most
 COLUMNS = "i.ngo_id, i.name, i.fields, i.scope, i.county, i.status, i.registered_at"
 
 
@@ -65,10 +66,11 @@ class NgoIndex(TableProjection):
     def apply_in(self, run: Run, event: Any) -> None:
         if not isinstance(event, Ngo.Event):  # a name claim's
             return
-        ngo_id = str(event.originator_id)
-        if isinstance(event, Ngo.Registered):
-            self._register(run, ngo_id, event)
+        if isinstance(event, Ngo.Registered):  # written together at the page's end
+            self.page.setdefault("registered", []).append(event)
             return
+        self._register(run)  # what came before this change is in the tables first
+        ngo_id = str(event.originator_id)
         found = run(f"SELECT status, county FROM {self.ngos} WHERE ngo_id = %s", (ngo_id,))
         if not found:
             return
@@ -86,46 +88,57 @@ class NgoIndex(TableProjection):
                 run(f"UPDATE {self.ngos} SET fields = %s WHERE ngo_id = %s",
                     (json.dumps(list(changes["fields"])), ngo_id))
                 run(f"DELETE FROM {self.fields} WHERE ngo_id = %s", (ngo_id,))
-                self._fields(run, ngo_id, changes["fields"])
+                self._fields(run, {ngo_id: changes["fields"]})
         elif isinstance(event, Ngo.Dissolved | Ngo.StatusChanged):
             new = "dissolved" if isinstance(event, Ngo.Dissolved) else event.status
             run(f"UPDATE {self.ngos} SET status = %s WHERE ngo_id = %s", (new, ngo_id))
-            self._count(run, status, county, -1)
-            self._count(run, new, county, +1)
-
-    def _register(self, run: Run, ngo_id: str, event: Any) -> None:
-        key = search_key(event.name)
-        inserted = run(
-            f"INSERT INTO {self.ngos} (ngo_id, name, search_key, fields, scope, county, "
-            "status, registered_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (ngo_id) DO NOTHING RETURNING ngo_id",
-            (ngo_id, event.name, key, json.dumps(list(event.fields)), event.scope,
-             event.county, "awaiting_licence", event.timestamp.isoformat()))
-        if not inserted:
-            return
-        self._fields(run, ngo_id, event.fields)
-        self._count(run, "awaiting_licence", event.county, +1)
-        if not self.postgres:
-            run(f"INSERT INTO {self.names} (rowid, search_key) SELECT rowid, search_key "
-                f"FROM {self.ngos} WHERE ngo_id = %s", (ngo_id,))
-
-    def _fields(self, run: Run, ngo_id: str, fields: Any) -> None:
-        unique = list(dict.fromkeys(fields))
-        if unique:
-            run(f"INSERT INTO {self.fields} (field, ngo_id) VALUES "
-                + ", ".join(["(%s, %s)"] * len(unique)),
-                [value for field in unique for value in (field, ngo_id)])
-
-    def _count(self, run: Run, status: str, county: str | None, delta: int) -> None:
-        key = (status, county or "")  # gathered over the page, written by finish()
-        self.page[key] = self.page.get(key, 0) + delta
+            self._count(status, county, -1)
+            self._count(new, county, +1)
 
     def finish(self, run: Run) -> None:
-        for (status, county), delta in self.page.items():
+        self._register(run)
+        for (status, county), delta in self.page.get("counts", {}).items():
             if delta:
                 run(f"INSERT INTO {self.counts_table} AS c (status, county, n) "
                     "VALUES (%s, %s, %s) ON CONFLICT (status, county) "
                     "DO UPDATE SET n = c.n + excluded.n", (status, county, delta))
+
+    def _register(self, run: Run) -> None:
+        """The NGOs registered since the last write, in multi-row statements."""
+        events = self.page.pop("registered", [])
+        for first in range(0, len(events), ROWS_PER_STATEMENT):
+            chunk = events[first:first + ROWS_PER_STATEMENT]
+            inserted = {row[0] for row in run(
+                f"INSERT INTO {self.ngos} (ngo_id, name, search_key, fields, scope, county, "
+                "status, registered_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+                + " ON CONFLICT (ngo_id) DO NOTHING RETURNING ngo_id",
+                [value for e in chunk for value in (
+                    str(e.originator_id), e.name, search_key(e.name), json.dumps(list(e.fields)),
+                    e.scope, e.county, "awaiting_licence", e.timestamp.isoformat())])}
+            new = [e for e in chunk if str(e.originator_id) in inserted]  # once, in order
+            if not new:
+                continue
+            self._fields(run, {str(e.originator_id): e.fields for e in new})
+            for e in new:
+                self._count("awaiting_licence", e.county, +1)
+            if not self.postgres:
+                ids = [str(e.originator_id) for e in new]
+                run(f"INSERT INTO {self.names} (rowid, search_key) SELECT rowid, search_key "
+                    f"FROM {self.ngos} WHERE ngo_id IN ({', '.join(['%s'] * len(ids))})", ids)
+
+    def _fields(self, run: Run, fields_of: dict[str, Any]) -> None:
+        pairs = [(field, ngo_id) for ngo_id, fields in fields_of.items()
+                 for field in dict.fromkeys(fields)]
+        for first in range(0, len(pairs), ROWS_PER_STATEMENT):
+            chunk = pairs[first:first + ROWS_PER_STATEMENT]
+            run(f"INSERT INTO {self.fields} (field, ngo_id) VALUES "
+                + ", ".join(["(%s, %s)"] * len(chunk)), [v for pair in chunk for v in pair])
+
+    def _count(self, status: str, county: str | None, delta: int) -> None:
+        counts = self.page.setdefault("counts", {})  # written by finish()
+        key = (status, county or "")
+        counts[key] = counts.get(key, 0) + delta
 
     # reads
 

@@ -149,9 +149,13 @@ class NgoIndex(TableProjection):
                                     status)
         order = 'i.name COLLATE "C", i.ngo_id' if self.postgres else "i.name, i.ngo_id"
         with self.sql.transaction(write=False) as run:  # one snapshot for the page and total
-            total = run(f"SELECT COUNT(*) FROM {self.ngos} i WHERE {where}", params)[0][0]
-            rows = run(f"SELECT {COLUMNS} FROM {self.ngos} i WHERE {where} ORDER BY {order} "
-                       "LIMIT %s OFFSET %s", (*params, page_size, (page - 1) * page_size))
+            # one scan gives the page and, beside each row, how many matched in all
+            rows = run(f"SELECT {COLUMNS}, COUNT(*) OVER () FROM {self.ngos} i WHERE {where} "
+                       f"ORDER BY {order} LIMIT %s OFFSET %s",
+                       (*params, page_size, (page - 1) * page_size))
+            total = rows[0][-1] if rows else 0
+            if not rows and page > 1:  # past the last page: the total alone
+                total = run(f"SELECT COUNT(*) FROM {self.ngos} i WHERE {where}", params)[0][0]
         items = [{"ngo_id": r[0], "name": r[1], "fields": json.loads(r[2]), "scope": r[3],
                   "county": r[4], "status": r[5],
                   "registered_at": datetime.fromisoformat(r[6])} for r in rows]

@@ -3,7 +3,7 @@
 ``/health/live``: the process and its event loop answer (a green thread's heartbeat, beaten
 every second by the eventlet hub, is at most ``HEALTH_LIVE_STALE_SECONDS`` old).
 ``/health/ready``: the service can do its work: ``database`` (``SELECT 1`` through
-``app.sql``), ``broker`` (an AMQP connection opens), ``projections`` (each in-memory read model
+``app.sql``), ``broker`` (an AMQP connection opens), ``projections`` (each read model, in memory or in tables,
 caught up to the head of the log), ``relay`` (this instance holds the relay lease, or another
 does and it has not expired). JSON ``{"status": "ok"|"fail", "checks": {name: {"ok": …}}}``,
 HTTP 200 or 503; each check's state also in ``health_check_ok{service,check}``, refreshed every

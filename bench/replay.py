@@ -16,6 +16,13 @@ under /tmp, removed afterwards) in a second vhost, and the two are read in alter
 ``--rounds`` times each: the report gives the median, the best and the service's CPU per
 page of both, with the load average of the machine; ``--profile`` records the current
 code's service with py-spy meanwhile (``pip install py-spy`` first; not a requirement).
+
+The current code runs with its relay on (``--no-relay``: off) and is read only once its
+relay has published the whole log (into the vhost's events exchange and stream): the late
+subscriber's case, where replay serves the CloudEvents the relay kept
+(``published_cloudevents``, shared/relay.py). The baseline's relay stays off (one relay
+holds the lease). ``--sealed`` seals the store (``CIPHER_KEY``, a fresh key) instead of
+``SEALING=off``.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from bench import (  # noqa: E402 - bench/bench.py, beside this script
     service_env,
     worktree,
 )
+from shared.sealing import new_key  # noqa: E402
 
 WHO = {"id": "bench-replay", "name": "bench", "roles": ["registry_officer"],
        "agency": "ostandari", "county": None}
@@ -90,14 +98,44 @@ def seed(env: dict[str, str], registrations: int) -> int:
         app.close()
 
 
-def read_all(amqp_uri: str, page: int) -> tuple[int, int, int, float]:
-    """Read the whole log over RPC: (pages, CloudEvents, positions, seconds)."""
+def wait_published(env: dict[str, str], head: int, timeout: float = 600) -> float:
+    """Seconds until the relay's saved position (``relay_lease``) reaches ``head``."""
+    from services.registry.application import build
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        app = build()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    started = time.monotonic()
+    try:
+        while True:
+            with app.sql.transaction(write=False) as run:
+                try:
+                    rows = run(f"SELECT position FROM {app.sql.table('relay_lease')} "
+                               "WHERE name = %s", ("relay:registry",))
+                except Exception:  # noqa: BLE001 - the table is made at the relay's start
+                    rows = []
+            if rows and int(rows[0][0]) >= head:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise BenchError(f"the relay did not reach {head} in {timeout:.0f}s")
+            time.sleep(0.5)
+    finally:
+        app.close()
+
+
+def read_all(amqp_uri: str, page: int) -> tuple[int, int, int, float, float]:
+    """Read the whole log over RPC: (pages, CloudEvents, positions, seconds, this client's
+    CPU seconds)."""
     from shared.rpc_client import cluster
 
     with cluster(amqp_uri, WHO, timeout=120) as proxy:
         proxy.registry.replay_events(after=0, limit=1)  # connected, reply queue declared
         after, pages, events = 0, 0, 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         while True:
             reply = proxy.registry.replay_events(after=after, limit=page)
             pages += 1
@@ -105,7 +143,8 @@ def read_all(amqp_uri: str, page: int) -> tuple[int, int, int, float]:
             if reply["next"] == after or reply["next"] >= reply["head"]:
                 break
             after = reply["next"]
-        return pages, events, reply["next"], time.perf_counter() - started
+        return (pages, events, reply["next"], time.perf_counter() - started,
+                time.process_time() - cpu)
 
 
 def measure_store(store: str, args: argparse.Namespace, variants: dict[str, Path],
@@ -118,6 +157,8 @@ def measure_store(store: str, args: argparse.Namespace, variants: dict[str, Path
     data_dir = workdir / store.lower()
     data_dir.mkdir()
     try:
+        if args.sealed:
+            extra = {**extra, "SEALING": "on", "CIPHER_KEY": new_key()}
         base_env = service_env("amqp://unused/", data_dir, {**extra, "RELAY_ENABLED": "0"})
         base_env.pop("PYTHONPATH", None)
         head = seed(base_env, args.registrations)
@@ -125,24 +166,29 @@ def measure_store(store: str, args: argparse.Namespace, variants: dict[str, Path
             services: dict[str, tuple[str, ServiceProcess]] = {}
             for name, root in variants.items():
                 uri, _ = stack.enter_context(private_vhost(None))
-                env = {**base_env, "AMQP_URI": uri}
+                relay = "1" if name == "current" and args.relay else "0"
+                env = {**base_env, "AMQP_URI": uri, "RELAY_ENABLED": relay}
                 service = stack.enter_context(_running(root, env, data_dir / name))
                 services[name] = (uri, service)
-            rows: dict[str, list[tuple[float, float, int, int]]] = {n: [] for n in variants}
+                if relay == "1":
+                    log(f"{store} {name}: the relay published {head} positions in "
+                        f"{wait_published(base_env, head):.1f}s")
+            rows: dict[str, list[tuple[float, float, int, int, float]]] = {n: [] for n in variants}
             if args.profile:
                 stack.enter_context(py_spy(services["current"][1].pid, args.profile, store))
             for round_ in range(args.rounds + 1):  # round 0: the first read of a fresh process
                 for name, (uri, service) in services.items():
                     clock = CpuClock(service.pid)
                     cpu0 = clock.process()
-                    pages, events, position, seconds = read_all(uri, args.page)
+                    pages, events, position, seconds, client = read_all(uri, args.page)
                     cpu = clock.process() - cpu0
                     if position < head:
                         raise BenchError(f"{name} replayed up to {position}, head {head}")
                     log(f"{store} {name} round {round_}: {events} events in {pages} pages, "
                         f"{seconds:.2f}s, {events / seconds:,.0f} events/s, "
-                        f"service CPU {1000 * cpu / pages:.1f} ms/page")
-                    rows[name].append((seconds, cpu / pages, events, pages))
+                        f"service CPU {1000 * cpu / pages:.1f} ms/page, "
+                        f"client CPU {1000 * client / pages:.1f} ms/page")
+                    rows[name].append((seconds, cpu / pages, events, pages, client / pages))
         out = []
         for name, measured in rows.items():
             first, later = measured[0], measured[1:]
@@ -152,7 +198,8 @@ def measure_store(store: str, args: argparse.Namespace, variants: dict[str, Path
                         "events_per_s": first[2] / seconds,
                         "best_events_per_s": first[2] / min(m[0] for m in later),
                         "positions_per_s": head / seconds,
-                        "cpu_ms_per_page": 1000 * statistics.median(m[1] for m in later)})
+                        "cpu_ms_per_page": 1000 * statistics.median(m[1] for m in later),
+                        "client_ms_per_page": 1000 * statistics.median(m[4] for m in later)})
         return out
     finally:
         if schema is not None:
@@ -188,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default=None,
                         help="a commit whose code serves the same store, read in alternation")
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--no-relay", dest="relay", action="store_false",
+                        help="the current code's relay off too: nothing kept, all built")
+    parser.add_argument("--sealed", action="store_true",
+                        help="seal the store with a fresh CIPHER_KEY (default SEALING=off)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the current code's service: <profile>.<store>.txt")
     args = parser.parse_args(argv)
@@ -207,19 +258,22 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                           capture_output=True, text=True).stdout.strip()
-    print(f"- code: HEAD {head} (working tree); baseline: {args.baseline or '-'}")
+    print(f"- code: HEAD {head} (working tree); baseline: {args.baseline or '-'}; current's "
+          f"relay {'on, read after it published all' if args.relay else 'off'}; "
+          f"{'sealed' if args.sealed else 'SEALING=off'}")
     print(f"- {args.registrations} registrations, pages of {args.page}, {args.rounds} measured "
           f"rounds per variant after one warm-up round; load average "
           f"{load_before[0]:.2f} at start, {load_after[0]:.2f} at end")
     print()
     print("| store | code | CloudEvents | positions | pages | events/s, first read "
-          "| events/s (median) | best | positions/s | service CPU ms/page |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| events/s (median) | best | positions/s | service CPU ms/page | client CPU ms/page |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['store']} | {r['variant']} | {r['events']} | {r['positions']} "
               f"| {r['pages']} | {r['first_events_per_s']:,.0f} | {r['events_per_s']:,.0f} "
               f"| {r['best_events_per_s']:,.0f} "
-              f"| {r['positions_per_s']:,.0f} | {r['cpu_ms_per_page']:.1f} |")
+              f"| {r['positions_per_s']:,.0f} | {r['cpu_ms_per_page']:.1f} "
+              f"| {r['client_ms_per_page']:.1f} |")
     return 0
 
 

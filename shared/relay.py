@@ -9,18 +9,20 @@ possible (their CloudEvent ids are stable). No framework here: kombu and the dat
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from amqp.exceptions import ChannelError
 from eventsourcing.persistence import Notification
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange, Producer, serialization
+from kombu.utils import json as kombu_json
 
 from shared import metrics
 from shared.contracts import (
@@ -29,9 +31,10 @@ from shared.contracts import (
     STREAM,
     STREAM_BINDING_KEY,
     EventContract,
-    encode,
+    encode_text,
     stream_arguments,
 )
+from shared.sealing import open_text, seal_text
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -61,9 +64,13 @@ class Lease:
         holder, position = rows[0]
         return int(position) if holder == self.holder else None
 
-    def advance(self, position: int) -> bool:
-        """Save the position; False if another instance has taken the lease meanwhile."""
+    def advance(self, position: int, published: Sequence[tuple] = ()) -> bool:
+        """Save the position, and keep the batch's CloudEvents as published (``Published``)
+        in the same transaction; False if another instance has taken the lease meanwhile
+        (the copies are kept anyway: they are the same whoever published them)."""
         with self.sql.transaction() as run:
+            if published:
+                Published.write(self.sql, run, published)
             rows = run(f"UPDATE {self.table} SET position = %s WHERE name = %s AND holder = %s "
                        "RETURNING position", (position, self.name, self.holder))
         return bool(rows)
@@ -97,11 +104,174 @@ def published_after(app: ServiceApplication, contract: EventContract, after: int
                     limit: int) -> dict[str, Any]:
     """Replay for a subscriber that joined late: the CloudEvents stored after position
     ``after`` (ids and sequences as the relay publishes them), where to continue, and the
-    head of the log. Read up to ``head``, then follow the bus, dropping by ``sequence``."""
+    head of the log. Read up to ``head``, then follow the bus, dropping by ``sequence``.
+
+    The events come as ``EncodedEvents``: each one's JSON as the relay published it, kept
+    in ``published_cloudevents`` (sealed), or built afresh where none is kept (not yet
+    published, or kept in another form); nameko's reply splices them (``_reply_json``)."""
     notifications = app.notifications(after, limit)
-    return {"events": [event for _, event in cloudevents_for(app, contract, notifications)],
-            "next": notifications[-1].id if notifications else after,
-            "head": app.max_notification_id()}
+    return EncodedPage(events=EncodedEvents(encoded_cloudevents(app, contract, notifications)),
+                       next=notifications[-1].id if notifications else after,
+                       head=app.max_notification_id())
+
+
+def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
+                        notifications: Sequence[Notification]) -> list[str]:
+    """The JSON text of ``cloudevents_for``'s CloudEvents, in the same order: a copy the
+    relay kept where there is one of the contract's present form, else built and encoded."""
+    wanted = [(n, pub) for n in notifications for pub in contract.by_topic.get(n.topic, ())]
+    if not wanted:
+        return []
+    kept = Published.of(app).read(wanted[0][0].id - 1, wanted[-1][0].id) \
+        if hasattr(app, "sql") else {}
+    forms = {id(pub): (contract.event_type(pub), contract.form(pub)) for _, pub in wanted}
+    texts: list[str | None] = []
+    for notification, pub in wanted:
+        type_, form = forms[id(pub)]
+        held = kept.get((notification.id, type_))
+        texts.append(held[1] if held is not None and held[0] == form else None)
+    missing = {n.id: n for (n, _), text in zip(wanted, texts, strict=True) if text is None}
+    if missing:
+        built = {(int(event["sequence"]), event["type"]): event
+                 for _, event in cloudevents_for(app, contract, list(missing.values()))}
+        texts = [text if text is not None else
+                 encode_text(built[(n.id, contract.event_type(pub))])
+                 for (n, pub), text in zip(wanted, texts, strict=True)]
+    return texts  # type: ignore[return-value]
+
+
+class Published:
+    """``published_cloudevents``: each CloudEvent's JSON as the relay published it, by
+    position and type, with the contract's form then (``EventContract.form``), written in
+    the transaction that advances the relay's position, so ``replay_events`` serves an old
+    event without decoding, upcasting and encoding it again.
+
+    The JSON holds personal data (founders' names, the NGO's address, masked national IDs):
+    it is sealed like the events (``shared/sealing.py``, ``CIPHER_KEY``; opened with it or
+    ``CIPHER_OLD_KEYS``). A copy that opens with none of the keys (a key retired from
+    ``CIPHER_OLD_KEYS`` after a rotation) or was kept in another form is not served: replay
+    builds that CloudEvent from the stored event, as without copies. Dropping the table
+    loses nothing (``bin/ops``-free: the relay writes from where it is on; older events are
+    built afresh)."""
+
+    TABLE = "published_cloudevents"
+
+    def __init__(self, app: ServiceApplication):
+        self.sql, self.cipher = app.sql, app.mapper.cipher
+        self.table = self.sql.table(self.TABLE)
+        with self.sql.transaction() as run:
+            Published.create(self.sql, run)
+
+    @classmethod
+    def of(cls, app: ServiceApplication) -> Published:
+        """One per application, made (and its table) at first use."""
+        found = app.__dict__.get("_published_cloudevents")
+        if found is None:
+            found = app.__dict__["_published_cloudevents"] = cls(app)
+        return found
+
+    @classmethod
+    def create(cls, sql: Any, run: Any) -> None:
+        run(f"CREATE TABLE IF NOT EXISTS {sql.table(cls.TABLE)} (position BIGINT NOT NULL, "
+            "type TEXT NOT NULL, form TEXT NOT NULL, body TEXT NOT NULL, "
+            "PRIMARY KEY (position, type))")
+
+    def rows(self, contract: EventContract,
+             published: Sequence[tuple[str, dict[str, Any], str]]) -> list[tuple]:
+        """(position, type, form, sealed JSON) of each (routing key, CloudEvent, its JSON)."""
+        forms = {contract.event_type(p): contract.form(p) for p in contract.publications()}
+        return [(int(event["sequence"]), event["type"], forms[event["type"]],
+                 seal_text(self.cipher, text)) for _, event, text in published]
+
+    @classmethod
+    def write(cls, sql: Any, run: Any, rows: Sequence[tuple], chunk: int = 250) -> None:
+        """Multi-row inserts (one round trip per ``chunk`` rows); a copy already kept (by
+        another relay instance, or before a crash) stays."""
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            run(f"INSERT INTO {sql.table(cls.TABLE)} (position, type, form, body) VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * len(part))
+                + " ON CONFLICT (position, type) DO NOTHING", [v for row in part for v in row])
+
+    def read(self, after: int, last: int) -> dict[tuple[int, str], tuple[str, str]]:
+        """(position, type) -> (form, JSON) of the copies kept in ``(after, last]`` that
+        open; one that does not (a retired key, or altered) is left out."""
+        with self.sql.transaction(write=False) as run:
+            rows = run(f"SELECT position, type, form, body FROM {self.table} "
+                       "WHERE position > %s AND position <= %s", (after, last))
+        kept = {}
+        for position, type_, form, body in rows:
+            try:
+                kept[(int(position), type_)] = (form, open_text(self.cipher, body))
+            except (ValueError, RuntimeError):  # no key opens it: built afresh
+                continue
+        return kept
+
+
+class EncodedEvents(Sequence):
+    """A page's CloudEvents kept as their JSON text: spliced as they are into nameko's reply
+    (``_reply_json``); decoded only for a reader in this process (tests, tools), on first
+    use. Not a ``list``: ``json.dumps`` refuses it rather than writing it empty."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self._decoded: list[dict[str, Any]] | None = None
+
+    def _events(self) -> list[dict[str, Any]]:
+        if self._decoded is None:
+            self._decoded = [json.loads(text) for text in self.texts]
+        return self._decoded
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._events()[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._events())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EncodedEvents):
+            other = other._events()
+        return isinstance(other, list) and self._events() == other
+
+    def __repr__(self) -> str:
+        return repr(self._events())
+
+    def json(self) -> str:
+        return "[" + ",".join(self.texts) + "]"
+
+
+class EncodedPage(dict):
+    """``replay_events``' answer, ``{"events", "next", "head"}``, whose events are
+    ``EncodedEvents``: a dict to whoever reads it in this process, one JSON text to kombu."""
+
+    def json(self) -> str:
+        rest = {k: v for k, v in self.items() if k != "events"}
+        text = kombu_json.dumps(rest)
+        return '{"events": ' + self["events"].json() + (", " + text[1:] if rest else "}")
+
+
+def _reply_json(body: Any) -> str:
+    """kombu's JSON encoder, except for a page of replay (nameko's ``{"result": page,
+    "error": null}`` and its serialisation check of the bare result): the kept JSON texts
+    joined, not a 1.8 MB structure encoded again. The same JSON values for every reader;
+    everything else is encoded by kombu exactly as before."""
+    if type(body) is EncodedPage:
+        return body.json()
+    if type(body) is dict and type(body.get("result")) is EncodedPage \
+            and body.keys() == {"result", "error"}:
+        return '{"result": ' + body["result"].json() + ', "error": ' \
+            + kombu_json.dumps(body["error"]) + "}"
+    return kombu_json.dumps(body)
+
+
+# nameko encodes a reply with the serializer named for the request's content type
+# (``application/json`` -> ``json``), so kombu's ``json`` encoder is where a page can be
+# spliced; its decoder, content type and encoding stay kombu's.
+serialization.registry.register("json", _reply_json, kombu_json.loads,
+                                content_type="application/json", content_encoding="utf-8")
 
 
 class Unconfirmed(Exception):
@@ -166,12 +336,15 @@ class OutboxRelay:
         whole batch, then save the new position (fenced by the lease)."""
         assert self._position is not None
         notifications = self.app.notifications(self._position, self.batch_size)
-        for routing_key, cloudevent in cloudevents_for(self.app, self.contract, notifications):
-            self._publish(routing_key, cloudevent)
+        published = [(key, event, encode_text(event))
+                     for key, event in cloudevents_for(self.app, self.contract, notifications)]
+        for routing_key, cloudevent, text in published:
+            self._publish(routing_key, cloudevent, text)
         self._await_confirms()
         if notifications:
             last = notifications[-1].id
-            if not self.lease.advance(last):
+            rows = Published.of(self.app).rows(self.contract, published)
+            if not self.lease.advance(last, rows):
                 log.warning("relay %s lost its lease at %d", self.service, last)
                 self._position = None
                 return 0
@@ -183,13 +356,13 @@ class OutboxRelay:
             metrics.RELAY_LAG.labels(self.service).set(max(lag, 0))
         return len(notifications)
 
-    def _publish(self, routing_key: str, cloudevent: dict) -> None:
+    def _publish(self, routing_key: str, cloudevent: dict, text: str) -> None:
         if self._producer is None:
             self._open()
         assert self._producer is not None
         self._unconfirmed.add(self._next_tag)
         self._next_tag += 1
-        self._producer.publish(encode(cloudevent), routing_key=routing_key, delivery_mode=2,
+        self._producer.publish(text.encode("utf-8"), routing_key=routing_key, delivery_mode=2,
                                content_type=CONTENT_TYPE, content_encoding="utf-8",
                                message_id=cloudevent["id"], retry=False)
         metrics.EVENTS_PUBLISHED.labels(self.service, routing_key).inc()

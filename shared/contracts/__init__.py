@@ -5,8 +5,10 @@ file; the rules for changing an event (versions, deprecation, upcasting) in ``RE
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import types
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ class EventContract:
             versions = pubs if isinstance(pubs, tuple) else (pubs,)
             _check_versions(f"{cls.__module__}:{cls.__qualname__}", versions)
             self.by_topic[f"{cls.__module__}:{cls.__qualname__}"] = versions
+        self._forms: dict[tuple[int, tuple[str, str]], str] = {}
 
     def publications(self) -> list[PublicEvent]:
         """Every published event (each version of each), in declaration order."""
@@ -74,6 +77,20 @@ class EventContract:
 
     def event_type(self, pub: PublicEvent) -> str:
         return f"ir.isfahan.social.{self.schema_name(pub)}"
+
+    def form(self, pub: PublicEvent) -> str:
+        """What a CloudEvent of ``pub`` encoded earlier depends on besides the stored event:
+        its type, ``dataschema`` (``EVENT_SCHEMA_BASE_URI``) and the code of its ``data``
+        (and of the functions that calls). A copy kept with another form is not served
+        (``shared/relay.py``, ``published_cloudevents``): a deploy that changes a payload
+        makes replay build the old events' CloudEvents afresh, as before the copies."""
+        key = (self.event_type(pub), schema_base_uri())
+        found = self._forms.get((id(pub), key))
+        if found is None:
+            digest = hashlib.sha256("\n".join(key).encode("utf-8"))
+            _digest_code(pub.data, digest, set())
+            found = self._forms[(id(pub), key)] = digest.hexdigest()[:32]
+        return found
 
     def cloudevents(self, sequence: int, topic: str, event: Any) -> list[tuple[str, dict]]:
         """The routing key and CloudEvent of each published version of a stored event
@@ -115,6 +132,30 @@ def _check_versions(topic: str, versions: tuple[PublicEvent, ...]) -> None:
                          "newest deprecated")
 
 
+def _digest_code(fn: Any, digest: Any, seen: set[int]) -> None:
+    """Feed a Python function's code into ``digest``, and that of the module-level Python
+    functions it names (``_registered_v2`` -> ``_registered`` -> ``_person`` ->
+    ``mask_national_id``), without line numbers: moving code does not change a form."""
+    code = getattr(fn, "__code__", None)
+    if code is None or id(code) in seen:
+        return
+    seen.add(id(code))
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        digest.update(current.co_code)
+        digest.update(repr(current.co_names).encode())
+        for const in current.co_consts:
+            if isinstance(const, types.CodeType):
+                stack.append(const)
+            else:
+                digest.update(repr(const).encode("utf-8", "surrogatepass"))
+        for name in current.co_names:
+            called = fn.__globals__.get(name)
+            if isinstance(called, types.FunctionType):
+                _digest_code(called, digest, seen)
+
+
 def routing_key_of(event_type: str) -> str:
     """The routing key a CloudEvent ``type`` is published under (for a reader of replay or
     the stream, which hold every version): ``...registered.v1`` -> ``registry.ngo.registered``,
@@ -133,7 +174,13 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 def encode(cloudevent: dict[str, Any]) -> bytes:
-    return json.dumps(cloudevent, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return encode_text(cloudevent).encode("utf-8")
+
+
+def encode_text(cloudevent: dict[str, Any]) -> str:
+    """The CloudEvent's JSON as published: compact, letters as they are (a Persian letter is
+    two bytes of UTF-8, not six of ``\\uXXXX``)."""
+    return json.dumps(cloudevent, ensure_ascii=False, separators=(",", ":"))
 
 
 def decode(body: bytes | str) -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""Replay from the CloudEvents the relay kept (#12 §3, ``published_cloudevents`` in
+shared/relay.py): the same events as built afresh, sealed at rest, a copy of another form or
+that no key opens built afresh, and nameko's reply the same JSON values; no broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kombu import serialization
+from kombu.utils import json as kombu_json
+
+from services.registry import schemas
+from services.registry.application import Registry, build
+from services.registry.events import REGISTRY_EVENTS
+from shared.contracts import encode_text
+from shared.relay import EncodedPage, Published, cloudevents_for, published_after
+from shared.schemas import load
+from tests.conftest import ngo_payload
+
+AUDIT = {"actor": {"id": "u-1", "name": "کارشناس", "roles": ["registry_officer"],
+                   "agency": "farmandari", "county": "najafabad"},
+         "correlation_id": "corr-1", "causation_id": None}
+
+
+@pytest.fixture
+def app(sqlite_store: str) -> Iterator[Registry]:
+    app = build()
+    for i in range(4):  # each: Ngo.Registered (v1 and v2 published) and its name claim (none)
+        data = load(schemas.RegisterArgs(), {"ngo": ngo_payload(name=f"انجمن نگه‌داشته {i}")})
+        app.register_ngo(data["ngo"], AUDIT)
+    yield app
+    app.close()
+
+
+def built(app: Registry, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    return [e for _, e in cloudevents_for(app, REGISTRY_EVENTS, app.notifications(after, limit))]
+
+
+def keep(app: Registry, after: int = 0, limit: int = 100) -> None:
+    """What the relay keeps when it advances past these positions."""
+    published = [(key, event, encode_text(event)) for key, event in
+                 cloudevents_for(app, REGISTRY_EVENTS, app.notifications(after, limit))]
+    rows = Published.of(app).rows(REGISTRY_EVENTS, published)
+    with app.sql.transaction() as run:
+        Published.write(app.sql, run, rows)
+
+
+def kept_rows(app: Registry) -> list[tuple[Any, ...]]:
+    with app.sql.transaction(write=False) as run:
+        return run(f"SELECT position, type, body FROM {app.sql.table(Published.TABLE)} "
+                   "ORDER BY position, type")
+
+
+def test_a_page_of_kept_copies_is_the_page_built_afresh(app):
+    fresh = published_after(app, REGISTRY_EVENTS, 0, 100)
+    keep(app, 0, 5)  # part kept: the rest is built
+    partly = published_after(app, REGISTRY_EVENTS, 0, 100)
+    keep(app)
+    whole = published_after(app, REGISTRY_EVENTS, 0, 100)
+    assert fresh == partly == whole == {"events": built(app), "next": 8, "head": 8}
+    assert len(whole["events"]) == 8 and [e["sequence"] for e in whole["events"]][:2] == [
+        "00000000000000000001"] * 2
+
+
+def test_kept_copies_are_sealed_at_rest(app):
+    keep(app)
+    rows = kept_rows(app)
+    assert len(rows) == 8
+    assert all(body.startswith("sealed:") for _, _, body in rows)
+    assert not any("انجمن" in body or "احمد" in body or "first_name" in body
+                   for _, _, body in rows)
+
+
+def test_a_copy_kept_in_another_form_is_built_afresh(app, monkeypatch):
+    keep(app)
+    monkeypatch.setenv("EVENT_SCHEMA_BASE_URI", "https://schemas.example/events")
+    page = published_after(app, REGISTRY_EVENTS, 0, 100)
+    assert page["events"] == built(app)
+    assert all(e["dataschema"].startswith("https://schemas.example/events/")
+               for e in page["events"])
+
+
+def test_a_copy_no_key_opens_is_built_afresh(app):
+    keep(app)
+    with app.sql.transaction() as run:  # as if sealed with a key since retired
+        run(f"UPDATE {app.sql.table(Published.TABLE)} SET body = %s WHERE position = 1",
+            ("sealed:" + "QUJD" * 20,))
+    assert published_after(app, REGISTRY_EVENTS, 0, 100)["events"] == built(app)
+
+
+def test_nameko_reply_of_a_page_is_the_same_json_values(app):
+    keep(app, 0, 3)
+    page = published_after(app, REGISTRY_EVENTS, 0, 100)
+    assert type(page) is EncodedPage
+    as_dict = {"events": built(app), "next": page["next"], "head": page["head"]}
+    content_type, encoding, body = serialization.dumps({"result": page, "error": None}, "json")
+    assert (content_type, encoding) == ("application/json", "utf-8")
+    assert serialization.loads(body, content_type, encoding) == {"result": as_dict,
+                                                                 "error": None}
+    # nameko's check of the bare result, and any other body: kombu's own encoding
+    assert kombu_json.loads(serialization.dumps(page, "json")[2]) == as_dict
+    other = {"result": as_dict, "error": None}
+    assert serialization.dumps(other, "json")[2] == kombu_json.dumps(other)
+
+
+def test_an_empty_page_replies_as_before(app):
+    page = published_after(app, REGISTRY_EVENTS, 8, 100)
+    assert page == {"events": [], "next": 8, "head": 8}
+    assert kombu_json.loads(serialization.dumps({"result": page, "error": None}, "json")[2]) \
+        == {"result": {"events": [], "next": 8, "head": 8}, "error": None}

@@ -3,10 +3,11 @@
 ``/health/live``: the process and its event loop answer (a green thread's heartbeat, beaten
 every second by the eventlet hub, is at most ``HEALTH_LIVE_STALE_SECONDS`` old).
 ``/health/ready``: the service can do its work: ``database`` (``SELECT 1`` through
-``app.sql``), ``broker`` (an AMQP connection opens), ``projections`` (each read model, in memory or in tables,
-caught up to the head of the log), ``relay`` (this instance holds the relay lease, or another
-does and it has not expired). JSON ``{"status": "ok"|"fail", "checks": {name: {"ok": …}}}``,
-HTTP 200 or 503; each check's state also in ``health_check_ok{service,check}``, refreshed every
+``app.sql``), ``broker`` (an AMQP connection opens), ``projections`` (each read model, in
+memory or in tables, caught up to the head of the log), ``relay`` (this instance holds the
+relay lease, or another does and it has not expired).
+JSON ``{"status": "ok"|"fail", "checks": {name: {"ok": …}}}``, HTTP 200 or 503; each
+check's state also in ``health_check_ok{service,check}``, refreshed every
 ``HEALTH_INTERVAL`` seconds (15) so Prometheus sees it without a probe.
 
 Each check runs in a green thread of its own, at most one at a time per check, and is

@@ -82,6 +82,7 @@ class PaceSpec:
     warmup: float  # seconds of slots sent but not measured
     seconds: float  # measured seconds after the warm-up
     threads: int
+    service: str = "registry"  # or "noop": bench/noop_service.py, the baseline
 
 
 @dataclasses.dataclass
@@ -98,6 +99,7 @@ class PaceResult:
     calls: list[Call] = dataclasses.field(default_factory=list)
     first_error: str | None = None
     fatal: str | None = None
+    cpu: float = 0.0  # this client process's CPU seconds while it sent on schedule
 
 
 def pace_main(spec: PaceSpec, barrier: Barrier, results: Any) -> None:
@@ -119,7 +121,7 @@ def _pace(spec: PaceSpec, barrier: Barrier, result: PaceResult) -> None:
     proxies = [client.start() for client in clients]
     tag = f"{os.getpid()}-{secrets.randbelow(10**6)}"
     for i, proxy in enumerate(proxies):  # connected, and the service answers every thread
-        proxy.registry.register_ngo(ngo_payload(f"انجمن گرم {tag}-{i}"))
+        _send(proxy, spec.service, f"انجمن گرم {tag}-{i}")
     barrier.wait(timeout=300)
     start = time.time() + 0.2 + spec.offset
     slots, lock = iter(range(10**9)), threading.Lock()
@@ -136,31 +138,42 @@ def _pace(spec: PaceSpec, barrier: Barrier, result: PaceResult) -> None:
                 time.sleep(due - time.time())
             sent = time.time()
             try:
-                answer = proxy.registry.register_ngo(ngo_payload(f"انجمن نمونه {tag}-{k}"))
-                ngo_id = answer["ngo_id"]
+                ngo_id = _send(proxy, spec.service, f"انجمن نمونه {tag}-{k}")
             except Exception as error:  # noqa: BLE001 - counted, the schedule goes on
                 ngo_id = None
                 result.first_error = result.first_error or f"{type(error).__name__}: {error}"
             result.calls.append(Call(due, sent, time.time(), ngo_id, due - start >= spec.warmup))
 
     threads = [threading.Thread(target=worker, args=(p,), daemon=True) for p in proxies]
+    cpu = time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    result.cpu = time.process_time() - cpu
     for client in clients:
         client.stop()
 
 
+def _send(proxy: Any, service: str, name: str) -> str:
+    """One call; the registered NGO's id (the no-op's: a placeholder)."""
+    if service == "noop":
+        proxy.noop.ping(ngo_payload(name))
+        return "-"
+    return str(proxy.registry.register_ngo(ngo_payload(name))["ngo_id"])
+
+
 def paced_load(amqp_uri: str, who: dict[str, Any], args: argparse.Namespace,
-               rate: float | None = None) -> list[Call]:
-    """Run the schedule over ``args.processes`` processes; every call made, in no order."""
+               rate: float | None = None, service: str = "registry"
+               ) -> tuple[list[Call], float]:
+    """Run the schedule over ``args.processes`` processes: every call made, in no order,
+    and the client processes' CPU seconds."""
     rate = rate or args.rate
     spawn = mp.get_context("spawn")
     barrier = spawn.Barrier(args.processes + 1)
     results = spawn.Queue()
     specs = [PaceSpec(amqp_uri, who, rate / args.processes, i / rate, args.warmup, args.seconds,
-                      args.threads) for i in range(args.processes)]
+                      args.threads, service) for i in range(args.processes)]
     procs = [spawn.Process(target=pace_main, args=(spec, barrier, results), daemon=True)
              for spec in specs]
     for proc in procs:
@@ -182,7 +195,8 @@ def paced_load(amqp_uri: str, who: dict[str, Any], args: argparse.Namespace,
     errors = [r.first_error for r in collected if r.first_error]
     if errors:
         log(f"first error: {errors[0]}")
-    return [call for r in collected for call in r.calls]
+    clients_cpu = sum(r.cpu for r in collected)
+    return [call for r in collected for call in r.calls], clients_cpu
 
 
 # --- the subscriber ---------------------------------------------------------------------------
@@ -216,12 +230,13 @@ class SubjectTap(EventTap):
 # --- one measurement ---------------------------------------------------------------------------
 
 
-def summary(calls: list[Call], tap: SubjectTap, window: float) -> dict[str, Any]:
+def summary(calls: list[Call], tap: SubjectTap) -> dict[str, Any]:
     """RPC latency from the due time, send lag, and both commit-to-subscriber latencies of
     the measured calls."""
     measured = [c for c in calls if c.measured]
     ok = [c for c in measured if c.ngo_id]
     rpc = [c.done - c.due for c in ok]
+    window = max((c.done for c in ok), default=1.0) - min((c.due for c in ok), default=0.0)
     with tap._lock:
         seen = {c.ngo_id: tap.by_subject[c.ngo_id] for c in ok if c.ngo_id in tap.by_subject}
     from_time = [received - sent for received, sent in seen.values()]
@@ -238,25 +253,26 @@ def summary(calls: list[Call], tap: SubjectTap, window: float) -> dict[str, Any]
 
 def measure(label: str, amqp_uri: str, who: dict[str, Any], args: argparse.Namespace,
             services: list[ServiceProcess], tap: SubjectTap,
-            rate: float | None = None) -> dict[str, Any]:
+            rate: float | None = None, service: str = "registry") -> dict[str, Any]:
     """One paced run against the running service(s), with their CPU use over it."""
     rate = rate or args.rate
     clocks = [CpuClock(s.pid) for s in services]
     log(f"{label}: {rate:g}/s for {args.warmup:g}s warm-up + {args.seconds:g}s, "
         f"{args.processes} processes x {args.threads} threads")
     cpu0 = [c.process() for c in clocks] + [clocks[0].host_busy(), time.monotonic()]
-    calls = paced_load(amqp_uri, who, args, rate)
+    calls, clients_cpu = paced_load(amqp_uri, who, args, rate, service)
     cpu1 = [c.process() for c in clocks] + [clocks[0].host_busy(), time.monotonic()]
-    expected = [c.ngo_id for c in calls if c.ngo_id and c.measured]
+    expected = [c.ngo_id for c in calls if c.ngo_id and c.measured and service == "registry"]
     deadline = time.monotonic() + args.drain_timeout
     while time.monotonic() < deadline and any(i not in tap.by_subject for i in expected):
         time.sleep(0.2)
     elapsed = cpu1[-1] - cpu0[-1]  # warm-up included: CPU % is the whole run's
-    row = summary(calls, tap, args.seconds)
+    row = summary(calls, tap)
     row.update(label=label, rate=rate, load=os.getloadavg()[0],
                service_cpu=[100 * (b - a) / elapsed
                             for a, b in zip(cpu0[:-2], cpu1[:-2], strict=True)],
-               host_cpu=100 * (cpu1[-2] - cpu0[-2]) / elapsed)
+               host_cpu=100 * (cpu1[-2] - cpu0[-2]) / elapsed,
+               client_ms=1000 * clients_cpu / max(len(calls), 1))
     log(f"{label}: {row['achieved']:.0f}/s, RPC p50 {row['rpc_p50']:.1f} p99 "
         f"{row['rpc_p99']:.1f} max {row['rpc_max']:.1f} ms; event p99 {row['ce_p99']:.1f} ms "
         f"(CloudEvent time), {row['reply_p99']:.1f} ms (reply); {row['received']}/{row['ok']} "
@@ -266,9 +282,10 @@ def measure(label: str, amqp_uri: str, who: dict[str, Any], args: argparse.Names
 
 TABLE = ("| case | rate /s | achieved /s | calls | errors | RPC p50 ms | p90 | p99 | max "
          "| send lag p99 ms | events received | event p50 ms (CE time) | p99 | max "
-         "| event p50 ms (reply) | p99 | service CPU % | host CPU % | load avg |\n"
+         "| event p50 ms (reply) | p99 | service CPU % | host CPU % | client CPU ms/call "
+         "| load avg |\n"
          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-         "---:|---:|---:|")
+         "---:|---:|---:|---:|")
 
 
 def table_row(r: dict[str, Any]) -> str:
@@ -278,7 +295,18 @@ def table_row(r: dict[str, Any]) -> str:
             f"| {fmt(r['rpc_p99'], 2)} | {fmt(r['rpc_max'], 1)} | {fmt(r['lag_p99'], 2)} "
             f"| {r['received']} | {fmt(r['ce_p50'], 2)} | {fmt(r['ce_p99'], 2)} "
             f"| {fmt(r['ce_max'], 1)} | {fmt(r['reply_p50'], 2)} | {fmt(r['reply_p99'], 2)} "
-            f"| {cpu} | {fmt(r['host_cpu'], 0)} | {r['load']:.2f} |")
+            f"| {cpu} | {fmt(r['host_cpu'], 0)} | {fmt(r['client_ms'], 2)} | {r['load']:.2f} |")
+
+
+def baseline(amqp_uri: str, who: dict[str, Any], args: argparse.Namespace, tmp: Path,
+             tap: SubjectTap) -> list[dict[str, Any]]:
+    """The no-op service (bench/noop_service.py) paced at the same rates, same payload: what
+    the broker, the clients and the machine's load cost a call without any work."""
+    (tmp / "noop").mkdir()
+    with running("bench.noop_service", service_env(amqp_uri, tmp / "noop"), tmp / "noop",
+                 probe(amqp_uri, who, "noop")) as service:
+        return [measure("noop.ping (baseline)", amqp_uri, who, args, [service], tap, rate,
+                        "noop") for rate in args.rates]
 
 
 @contextmanager
@@ -293,22 +321,21 @@ def main(argv: list[str] | None = None) -> int:
     started, rows = datetime.now(UTC), []
     who = actor(secrets.token_hex(4))
     try:
-        with private_vhost(None) as (amqp_uri, broker), \
-                tempfile.TemporaryDirectory(prefix="paced-") as tmp:
+        with private_vhost(None) as (amqp_uri, broker), ExitStack() as stack:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="paced-")))
+            tap = SubjectTap(amqp_uri, who["id"])
+            stack.callback(tap.close)
+            if args.baseline:
+                rows += baseline(amqp_uri, who, args, tmp, tap)
             for key in args.store:
-                data_dir = Path(tmp) / key
-                data_dir.mkdir()
-                with ExitStack() as stack:
-                    env = stack.enter_context(store_env(key, amqp_uri, data_dir))
-                    tap = SubjectTap(amqp_uri, who["id"])
-                    stack.callback(tap.close)
-                    service = stack.enter_context(running(REGISTRY, env, data_dir,
-                                                          probe(amqp_uri, who, "registry")))
+                (tmp / key).mkdir()
+                with store_env(key, amqp_uri, tmp / key) as env, \
+                        running(REGISTRY, env, tmp / key,
+                                probe(amqp_uri, who, "registry")) as service:
                     for rate in args.rates:
-                        label = f"register_ngo ({STORES[key][0]})"
                         with py_spy(service.pid, args.profile, f"{key}-{rate:g}"):
-                            rows.append(measure(label, amqp_uri, who, args, [service], tap,
-                                                rate))
+                            rows.append(measure(f"register_ngo ({STORES[key][0]})", amqp_uri,
+                                                who, args, [service], tap, rate))
     except BenchError as error:
         print(f"paced failed: {error}", file=sys.stderr)
         return 1
@@ -327,6 +354,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     add_load_args(parser)
     parser.add_argument("--store", default="postgres", help="postgres, sqlite or both (a,b)")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip the no-op service paced at the same rates")
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the registry during each rate: <profile>.<store>-<rate>.txt")
     args = parser.parse_args(argv)

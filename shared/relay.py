@@ -31,10 +31,9 @@ from shared.contracts import (
     STREAM,
     STREAM_BINDING_KEY,
     EventContract,
-    encode_text,
+    encode,
     stream_arguments,
 )
-from shared.sealing import open_text, seal_text
 from shared.store import ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -116,8 +115,8 @@ def published_after(app: ServiceApplication, contract: EventContract, after: int
 
 
 def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
-                        notifications: Sequence[Notification]) -> list[str]:
-    """The JSON text of ``cloudevents_for``'s CloudEvents, in the same order: a copy the
+                        notifications: Sequence[Notification]) -> list[bytes]:
+    """The JSON (UTF-8) of ``cloudevents_for``'s CloudEvents, in the same order: a copy the
     relay kept where there is one of the contract's present form, else built and encoded."""
     wanted = [(n, pub) for n in notifications for pub in contract.by_topic.get(n.topic, ())]
     if not wanted:
@@ -125,7 +124,7 @@ def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
     kept = Published.of(app).read(wanted[0][0].id - 1, wanted[-1][0].id) \
         if hasattr(app, "sql") else {}
     forms = {id(pub): (contract.event_type(pub), contract.form(pub)) for _, pub in wanted}
-    texts: list[str | None] = []
+    texts: list[bytes | None] = []
     for notification, pub in wanted:
         type_, form = forms[id(pub)]
         held = kept.get((notification.id, type_))
@@ -135,7 +134,7 @@ def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
         built = {(int(event["sequence"]), event["type"]): event
                  for _, event in cloudevents_for(app, contract, list(missing.values()))}
         texts = [text if text is not None else
-                 encode_text(built[(n.id, contract.event_type(pub))])
+                 encode(built[(n.id, contract.event_type(pub))])
                  for (n, pub), text in zip(wanted, texts, strict=True)]
     return texts  # type: ignore[return-value]
 
@@ -173,15 +172,30 @@ class Published:
     @classmethod
     def create(cls, sql: Any, run: Any) -> None:
         run(f"CREATE TABLE IF NOT EXISTS {sql.table(cls.TABLE)} (position BIGINT NOT NULL, "
-            "type TEXT NOT NULL, form TEXT NOT NULL, body TEXT NOT NULL, "
+            f"type TEXT NOT NULL, form TEXT NOT NULL, body {'BYTEA' if sql.postgres else 'BLOB'} "
+            "NOT NULL, "
             "PRIMARY KEY (position, type))")
 
     def rows(self, contract: EventContract,
-             published: Sequence[tuple[str, dict[str, Any], str]]) -> list[tuple]:
+             published: Sequence[tuple[str, dict[str, Any], bytes]]) -> list[tuple]:
         """(position, type, form, sealed JSON) of each (routing key, CloudEvent, its JSON)."""
         forms = {contract.event_type(p): contract.form(p) for p in contract.publications()}
         return [(int(event["sequence"]), event["type"], forms[event["type"]],
-                 seal_text(self.cipher, text)) for _, event, text in published]
+                 self.seal(body)) for _, event, body in published]
+
+    def seal(self, body: bytes) -> bytes:
+        """``S`` + nonce + AES-GCM of the JSON with ``CIPHER_KEY``; ``C`` + the JSON in a
+        store that is not sealed (``SEALING=off``)."""
+        return b"S" + self.cipher.encrypt(body) if self.cipher is not None else b"C" + body
+
+    def open(self, kept: bytes) -> bytes:
+        """The JSON; ValueError if no configured key opens it (or it was altered)."""
+        kept = bytes(kept)
+        if kept[:1] == b"C":
+            return kept[1:]
+        if kept[:1] != b"S" or self.cipher is None:
+            raise ValueError("sealed, and no key is configured")
+        return self.cipher.decrypt(kept[1:])
 
     @classmethod
     def write(cls, sql: Any, run: Any, rows: Sequence[tuple], chunk: int = 250) -> None:
@@ -193,7 +207,7 @@ class Published:
                 + ", ".join(["(%s, %s, %s, %s)"] * len(part))
                 + " ON CONFLICT (position, type) DO NOTHING", [v for row in part for v in row])
 
-    def read(self, after: int, last: int) -> dict[tuple[int, str], tuple[str, str]]:
+    def read(self, after: int, last: int) -> dict[tuple[int, str], tuple[str, bytes]]:
         """(position, type) -> (form, JSON) of the copies kept in ``(after, last]`` that
         open; one that does not (a retired key, or altered) is left out."""
         with self.sql.transaction(write=False) as run:
@@ -202,18 +216,18 @@ class Published:
         kept = {}
         for position, type_, form, body in rows:
             try:
-                kept[(int(position), type_)] = (form, open_text(self.cipher, body))
-            except (ValueError, RuntimeError):  # no key opens it: built afresh
+                kept[(int(position), type_)] = (form, self.open(body))
+            except ValueError:  # no key opens it: built afresh
                 continue
         return kept
 
 
 class EncodedEvents(Sequence):
-    """A page's CloudEvents kept as their JSON text: spliced as they are into nameko's reply
+    """A page's CloudEvents kept as their JSON (UTF-8): spliced as they are into nameko's reply
     (``_reply_json``); decoded only for a reader in this process (tests, tools), on first
     use. Not a ``list``: ``json.dumps`` refuses it rather than writing it empty."""
 
-    def __init__(self, texts: list[str]):
+    def __init__(self, texts: list[bytes]):
         self.texts = texts
         self._decoded: list[dict[str, Any]] | None = None
 
@@ -239,21 +253,23 @@ class EncodedEvents(Sequence):
     def __repr__(self) -> str:
         return repr(self._events())
 
-    def json(self) -> str:
-        return "[" + ",".join(self.texts) + "]"
+    def json(self) -> bytes:
+        return b"[" + b",".join(self.texts) + b"]"
 
 
 class EncodedPage(dict):
     """``replay_events``' answer, ``{"events", "next", "head"}``, whose events are
     ``EncodedEvents``: a dict to whoever reads it in this process, one JSON text to kombu."""
 
-    def json(self) -> str:
+    def json(self, before: bytes = b"", after: bytes = b"") -> bytes:
+        """The page's JSON (UTF-8), between ``before`` and ``after``, in one copy."""
         rest = {k: v for k, v in self.items() if k != "events"}
-        text = kombu_json.dumps(rest)
-        return '{"events": ' + self["events"].json() + (", " + text[1:] if rest else "}")
+        tail = (", " + kombu_json.dumps(rest)[1:] if rest else "}").encode("utf-8")
+        return b"".join([before, b'{"events": [', b",".join(self["events"].texts), b"]", tail,
+                         after])
 
 
-def _reply_json(body: Any) -> str:
+def _reply_json(body: Any) -> str | bytes:
     """kombu's JSON encoder, except for a page of replay (nameko's ``{"result": page,
     "error": null}`` and its serialisation check of the bare result): the kept JSON texts
     joined, not a 1.8 MB structure encoded again. The same JSON values for every reader;
@@ -262,8 +278,8 @@ def _reply_json(body: Any) -> str:
         return body.json()
     if type(body) is dict and type(body.get("result")) is EncodedPage \
             and body.keys() == {"result", "error"}:
-        return '{"result": ' + body["result"].json() + ', "error": ' \
-            + kombu_json.dumps(body["error"]) + "}"
+        error = kombu_json.dumps(body["error"]).encode("utf-8")
+        return body["result"].json(b'{"result": ', b', "error": ' + error + b"}")
     return kombu_json.dumps(body)
 
 
@@ -336,10 +352,10 @@ class OutboxRelay:
         whole batch, then save the new position (fenced by the lease)."""
         assert self._position is not None
         notifications = self.app.notifications(self._position, self.batch_size)
-        published = [(key, event, encode_text(event))
+        published = [(key, event, encode(event))
                      for key, event in cloudevents_for(self.app, self.contract, notifications)]
-        for routing_key, cloudevent, text in published:
-            self._publish(routing_key, cloudevent, text)
+        for routing_key, cloudevent, body in published:
+            self._publish(routing_key, cloudevent, body)
         self._await_confirms()
         if notifications:
             last = notifications[-1].id
@@ -356,13 +372,13 @@ class OutboxRelay:
             metrics.RELAY_LAG.labels(self.service).set(max(lag, 0))
         return len(notifications)
 
-    def _publish(self, routing_key: str, cloudevent: dict, text: str) -> None:
+    def _publish(self, routing_key: str, cloudevent: dict, body: bytes) -> None:
         if self._producer is None:
             self._open()
         assert self._producer is not None
         self._unconfirmed.add(self._next_tag)
         self._next_tag += 1
-        self._producer.publish(text.encode("utf-8"), routing_key=routing_key, delivery_mode=2,
+        self._producer.publish(body, routing_key=routing_key, delivery_mode=2,
                                content_type=CONTENT_TYPE, content_encoding="utf-8",
                                message_id=cloudevent["id"], retry=False)
         metrics.EVENTS_PUBLISHED.labels(self.service, routing_key).inc()

@@ -58,9 +58,29 @@ COUNTERS = ("rpc_calls_total", "events_published_total", "relay_active")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below the ephemeral range (32768-60999 on Linux), so that no outgoing
+    connection takes it between this check and the service's listen."""
+    for _ in range(100):
+        port = 20000 + secrets.randbelow(10000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise BenchError("no free port for the metrics endpoints")
+
+
+def scrape_when_up(port: int, timeout: float = 20.0) -> dict[str, float]:
+    """``scrape``, retried while the instance's metrics server starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return scrape(port)
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise BenchError(f"no metrics on port {port}: {error}") from None
+            time.sleep(0.5)
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -109,16 +129,18 @@ def main(argv: list[str] | None = None) -> int:
                 services.append(stack.enter_context(running(
                     REGISTRY, {**env, "REGISTRY_METRICS_PORT": str(port)}, workdir,
                     probe(amqp_uri, who, "registry"))))
+            for port in ports:
+                scrape_when_up(port)
             time.sleep(1.0)  # both relays have tried the lease
             loads = [(r, f"{args.seconds:g}s at {r:g}/s") for r in args.rates]
             loads += [(args.idle_rate, f"{args.seconds:g}s at {args.idle_rate:g}/s (slow)")] \
                 if args.idle_rate else []
             for rate, label in loads:
-                before = [scrape(p) for p in ports]
+                before = [scrape_when_up(p) for p in ports]
                 row = measure(f"register_ngo ({STORES[args.store][0]}, 2 instances)",
                               amqp_uri, who, args, services, tap, rate)
                 time.sleep(0.5)
-                after = [scrape(p) for p in ports]
+                after = [scrape_when_up(p) for p in ports]
                 latency.append(row)
                 spread.extend(instance_rows(label, ports, before, after))
             errors = [f"instance {i + 1}: {s.errors_logged()} error lines"

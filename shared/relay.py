@@ -123,7 +123,8 @@ def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
         return []
     kept = Published.of(app).read(wanted[0][0].id - 1, wanted[-1][0].id) \
         if hasattr(app, "sql") else {}
-    forms = {id(pub): (contract.event_type(pub), contract.form(pub)) for _, pub in wanted}
+    pubs = {id(pub): pub for versions in contract.by_topic.values() for pub in versions}
+    forms = {key: (contract.event_type(pub), contract.form(pub)) for key, pub in pubs.items()}
     texts: list[bytes | None] = []
     for notification, pub in wanted:
         type_, form = forms[id(pub)]

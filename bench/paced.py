@@ -3,7 +3,8 @@
 Run from the repository root::
 
     .venv/bin/python bench/paced.py [--rate 200] [--seconds 30] [--store postgres,sqlite]
-        [--warmup 3] [--processes 4] [--threads 6] [--profile /tmp/prof]
+        [--warmup 3] [--processes 4] [--threads 6] [--rates 50,100,200] [--no-baseline]
+        [--profile /tmp/prof]
 
 Open loop: a call is due every ``1/rate`` seconds whatever the answers take. The schedule is
 split over ``--processes`` client processes (interleaved), each with ``--threads`` threads,
@@ -11,8 +12,10 @@ each thread its own ``shared.rpc_client.cluster`` proxy; a free thread takes the
 slot, sleeps until it and sends. Latency is counted from the slot's due time, not from the
 send, so a call that waited for a free thread (or behind a slow answer) counts that wait:
 no coordinated omission. ``send lag`` reports how late the sends were (the clients' own
-share). The registry runs as bench/bench.py runs it: a ``python -m shared.run`` process, a
-private RabbitMQ vhost, its own PostgreSQL schema, ``AUTH_MODE=dev``, ``SEALING=off``.
+share). The no-op service (bench/noop_service.py) paced at the same rates first is the
+baseline of the same run. The registry runs as bench/bench.py runs it: a
+``python -m shared.run`` process, a private RabbitMQ vhost, its own PostgreSQL schema,
+``AUTH_MODE=dev``, ``SEALING=off``.
 
 A subscriber bound to ``registry.ngo.registered`` on the events exchange gives two
 commit-to-subscriber latencies per event: receive time minus the CloudEvent ``time`` (the
@@ -30,6 +33,7 @@ import multiprocessing as mp
 import os
 import queue
 import secrets
+import signal
 import sys
 import tempfile
 import threading
@@ -316,8 +320,17 @@ def store_env(key: str, amqp_uri: str, data_dir: Path) -> Iterator[dict[str, str
         yield service_env(amqp_uri, data_dir, extra)
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: services stopped, schema dropped, vhost deleted."""
+    def terminate(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_sigterm()
     started, rows = datetime.now(UTC), []
     who = actor(secrets.token_hex(4))
     try:

@@ -41,6 +41,7 @@ from paced import (  # noqa: E402 - bench/paced.py, beside this script
     add_load_args,
     measure,
     rates,
+    stop_on_sigterm,
     store_env,
     table_row,
 )
@@ -114,6 +115,7 @@ def instance_rows(label: str, ports: list[int], before: list[dict[str, float]],
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_sigterm()
     started, who = datetime.now(UTC), actor(secrets.token_hex(4))
     latency, spread = [], []
     try:

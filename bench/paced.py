@@ -34,10 +34,12 @@ import os
 import queue
 import secrets
 import signal
+import socket
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -203,6 +205,67 @@ def paced_load(amqp_uri: str, who: dict[str, Any], args: argparse.Namespace,
     return [call for r in collected for call in r.calls], clients_cpu
 
 
+COUNTERS = ("rpc_calls_total", "events_published_total", "relay_active",
+            "rpc_call_seconds_sum", "rpc_call_seconds_count", "rpc_call_seconds_bucket:0.025")
+
+
+def free_port() -> int:
+    """A free port below the ephemeral range (32768-60999 on Linux), so that no outgoing
+    connection takes it between this check and the service's listen."""
+    for _ in range(100):
+        port = 20000 + secrets.randbelow(10000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise BenchError("no free port for the metrics endpoints")
+
+
+def scrape_when_up(port: int, timeout: float = 20.0) -> dict[str, float]:
+    """``scrape``, retried while the instance's metrics server starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return scrape(port)
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise BenchError(f"no metrics on port {port}: {error}") from None
+            time.sleep(0.5)
+
+
+def scrape(port: int) -> dict[str, float]:
+    """This instance's register_ngo calls (count, and the time spent in them as the service
+    measures it: sum, and how many took at most 25 ms), events published and relay_active."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    found = dict.fromkeys(COUNTERS, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("rpc_call") and sample.labels.get("method") != "register_ngo":
+                continue
+            name = sample.name + (f":{float(sample.labels['le'])}" if "le" in sample.labels else "")
+            if name in found:
+                found[name] += sample.value
+    return found
+
+
+def in_service(before: list[dict[str, float]], after: list[dict[str, float]]) -> dict[str, float]:
+    """Mean time inside the service's handler per register_ngo call (``rpc_call_seconds``,
+    warm-up included), and the share of calls that took more than 25 ms there."""
+    def delta(key: str) -> float:
+        return sum(a[key] - b[key] for a, b in zip(after, before, strict=True))
+
+    count = delta("rpc_call_seconds_count")
+    if not count:
+        return {"in_mean": float("nan"), "in_over25": float("nan")}
+    return {"in_mean": 1000 * delta("rpc_call_seconds_sum") / count,
+            "in_over25": 100 * (1 - delta("rpc_call_seconds_bucket:0.025") / count)}
+
+
 # --- the subscriber ---------------------------------------------------------------------------
 
 
@@ -257,14 +320,18 @@ def summary(calls: list[Call], tap: SubjectTap) -> dict[str, Any]:
 
 def measure(label: str, amqp_uri: str, who: dict[str, Any], args: argparse.Namespace,
             services: list[ServiceProcess], tap: SubjectTap,
-            rate: float | None = None, service: str = "registry") -> dict[str, Any]:
-    """One paced run against the running service(s), with their CPU use over it."""
+            rate: float | None = None, service: str = "registry",
+            ports: list[int] | None = None) -> dict[str, Any]:
+    """One paced run against the running service(s), with their CPU use over it and, given
+    their metrics ports, the time the calls spent inside them."""
     rate = rate or args.rate
     clocks = [CpuClock(s.pid) for s in services]
     log(f"{label}: {rate:g}/s for {args.warmup:g}s warm-up + {args.seconds:g}s, "
         f"{args.processes} processes x {args.threads} threads")
     cpu0 = [c.process() for c in clocks] + [clocks[0].host_busy(), time.monotonic()]
+    before = [scrape_when_up(port) for port in ports or []]
     calls, clients_cpu = paced_load(amqp_uri, who, args, rate, service)
+    after = [scrape_when_up(port) for port in ports or []]
     cpu1 = [c.process() for c in clocks] + [clocks[0].host_busy(), time.monotonic()]
     expected = [c.ngo_id for c in calls if c.ngo_id and c.measured and service == "registry"]
     deadline = time.monotonic() + args.drain_timeout
@@ -276,7 +343,7 @@ def measure(label: str, amqp_uri: str, who: dict[str, Any], args: argparse.Names
                service_cpu=[100 * (b - a) / elapsed
                             for a, b in zip(cpu0[:-2], cpu1[:-2], strict=True)],
                host_cpu=100 * (cpu1[-2] - cpu0[-2]) / elapsed,
-               client_ms=1000 * clients_cpu / max(len(calls), 1))
+               client_ms=1000 * clients_cpu / max(len(calls), 1), **in_service(before, after))
     log(f"{label}: {row['achieved']:.0f}/s, RPC p50 {row['rpc_p50']:.1f} p99 "
         f"{row['rpc_p99']:.1f} max {row['rpc_max']:.1f} ms; event p99 {row['ce_p99']:.1f} ms "
         f"(CloudEvent time), {row['reply_p99']:.1f} ms (reply); {row['received']}/{row['ok']} "
@@ -286,10 +353,10 @@ def measure(label: str, amqp_uri: str, who: dict[str, Any], args: argparse.Names
 
 TABLE = ("| case | rate /s | achieved /s | calls | errors | RPC p50 ms | p90 | p99 | max "
          "| send lag p99 ms | events received | event p50 ms (CE time) | p99 | max "
-         "| event p50 ms (reply) | p99 | service CPU % | host CPU % | client CPU ms/call "
-         "| load avg |\n"
+         "| event p50 ms (reply) | p99 | in service, mean ms | in service > 25 ms % "
+         "| service CPU % | host CPU % | client CPU ms/call | load avg |\n"
          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-         "---:|---:|---:|---:|")
+         "---:|---:|---:|---:|---:|---:|")
 
 
 def table_row(r: dict[str, Any]) -> str:
@@ -299,6 +366,7 @@ def table_row(r: dict[str, Any]) -> str:
             f"| {fmt(r['rpc_p99'], 2)} | {fmt(r['rpc_max'], 1)} | {fmt(r['lag_p99'], 2)} "
             f"| {r['received']} | {fmt(r['ce_p50'], 2)} | {fmt(r['ce_p99'], 2)} "
             f"| {fmt(r['ce_max'], 1)} | {fmt(r['reply_p50'], 2)} | {fmt(r['reply_p99'], 2)} "
+            f"| {fmt(r['in_mean'], 2)} | {fmt(r['in_over25'], 1)} "
             f"| {cpu} | {fmt(r['host_cpu'], 0)} | {fmt(r['client_ms'], 2)} | {r['load']:.2f} |")
 
 
@@ -342,13 +410,14 @@ def main(argv: list[str] | None = None) -> int:
                 rows += baseline(amqp_uri, who, args, tmp, tap)
             for key in args.store:
                 (tmp / key).mkdir()
+                port = free_port()
                 with store_env(key, amqp_uri, tmp / key) as env, \
-                        running(REGISTRY, env, tmp / key,
+                        running(REGISTRY, {**env, "REGISTRY_METRICS_PORT": str(port)}, tmp / key,
                                 probe(amqp_uri, who, "registry")) as service:
                     for rate in args.rates:
                         with py_spy(service.pid, args.profile, f"{key}-{rate:g}"):
                             rows.append(measure(f"register_ngo ({STORES[key][0]})", amqp_uri,
-                                                who, args, [service], tap, rate))
+                                                who, args, [service], tap, rate, ports=[port]))
     except BenchError as error:
         print(f"paced failed: {error}", file=sys.stderr)
         return 1

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import socket
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +37,10 @@ from paced import (  # noqa: E402 - bench/paced.py, beside this script
     TABLE,
     SubjectTap,
     add_load_args,
+    free_port,
     measure,
     rates,
+    scrape_when_up,
     stop_on_sigterm,
     store_env,
     table_row,
@@ -54,50 +54,6 @@ from bench import (  # noqa: E402 - bench/bench.py, beside this script
     probe,
     running,
 )
-
-COUNTERS = ("rpc_calls_total", "events_published_total", "relay_active")
-
-
-def free_port() -> int:
-    """A free port below the ephemeral range (32768-60999 on Linux), so that no outgoing
-    connection takes it between this check and the service's listen."""
-    for _ in range(100):
-        port = 20000 + secrets.randbelow(10000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-    raise BenchError("no free port for the metrics endpoints")
-
-
-def scrape_when_up(port: int, timeout: float = 20.0) -> dict[str, float]:
-    """``scrape``, retried while the instance's metrics server starts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return scrape(port)
-        except OSError as error:
-            if time.monotonic() > deadline:
-                raise BenchError(f"no metrics on port {port}: {error}") from None
-            time.sleep(0.5)
-
-
-def scrape(port: int) -> dict[str, float]:
-    """This instance's register_ngo calls, events published and relay_active, from /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    found = dict.fromkeys(COUNTERS, 0.0)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "rpc_calls_total" and sample.labels.get("method") != "register_ngo":
-                continue
-            if sample.name in found:
-                found[sample.name] += sample.value
-    return found
 
 
 def instance_rows(label: str, ports: list[int], before: list[dict[str, float]],
@@ -140,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             for rate, label in loads:
                 before = [scrape_when_up(p) for p in ports]
                 row = measure(f"register_ngo ({STORES[args.store][0]}, 2 instances)",
-                              amqp_uri, who, args, services, tap, rate)
+                              amqp_uri, who, args, services, tap, rate, ports=ports)
                 time.sleep(0.5)
                 after = [scrape_when_up(p) for p in ports]
                 latency.append(row)

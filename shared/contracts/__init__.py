@@ -149,11 +149,21 @@ def _digest_code(fn: Any, digest: Any, seen: set[int]) -> None:
             if isinstance(const, types.CodeType):
                 stack.append(const)
             else:
-                digest.update(repr(const).encode("utf-8", "surrogatepass"))
+                digest.update(_stable_repr(const).encode("utf-8", "surrogatepass"))
         for name in current.co_names:
             called = fn.__globals__.get(name)
             if isinstance(called, types.FunctionType):
                 _digest_code(called, digest, seen)
+
+
+def _stable_repr(const: Any) -> str:
+    """A constant's repr that is the same in every process: a ``frozenset`` (``x in {"a",
+    "b"}``) is ordered by string hashes, which differ from one process to the next."""
+    if isinstance(const, frozenset):
+        return "frozenset(" + repr(sorted(_stable_repr(c) for c in const)) + ")"
+    if isinstance(const, tuple):
+        return "(" + ",".join(_stable_repr(c) for c in const) + ")"
+    return repr(const)
 
 
 def routing_key_of(event_type: str) -> str:

@@ -4,6 +4,9 @@ that no key opens built afresh, and nameko's reply the same JSON values; no brok
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,3 +124,15 @@ def test_a_store_in_clear_keeps_copies_in_clear(app):
     finally:
         published.cipher = sealed
     assert published.open(published.seal(b'{"a":1}')) == b'{"a":1}'
+
+
+def test_a_form_is_the_same_in_every_process():
+    """The relay of one instance keeps, the replay of another serves: string hashes (and so
+    a frozenset constant's order) differ between processes, a form must not."""
+    script = ("from services.registry.events import REGISTRY_EVENTS as c\n"
+              "from services.meetings.events import MEETINGS_EVENTS as m\n"
+              "print([x.form(p) for x in (c, m) for p in x.publications()])")
+    forms = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+             for seed in ("1", "2", "3")}
+    assert len(forms) == 1 and "[" in forms.pop()

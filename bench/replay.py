@@ -102,22 +102,29 @@ def wait_published(env: dict[str, str], head: int, timeout: float = 600) -> floa
     """Seconds until the relay's saved position (``relay_lease``) reaches ``head``."""
     from services.registry.application import build
 
+    started = time.monotonic()
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        app = build()
+        while True:
+            try:  # the start's own writes may find SQLite locked by the relay's
+                app = build()
+                break
+            except Exception:
+                if time.monotonic() - started > 60:
+                    raise
+                time.sleep(0.5)
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    started = time.monotonic()
     try:
         while True:
-            with app.sql.transaction(write=False) as run:
-                try:
+            try:
+                with app.sql.transaction(write=False) as run:
                     rows = run(f"SELECT position FROM {app.sql.table('relay_lease')} "
                                "WHERE name = %s", ("relay:registry",))
-                except Exception:  # noqa: BLE001 - the table is made at the relay's start
-                    rows = []
+            except Exception:  # noqa: BLE001 - made at the relay's start; SQLite busy
+                rows = []
             if rows and int(rows[0][0]) >= head:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:

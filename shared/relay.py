@@ -151,8 +151,9 @@ class Published:
     ``CIPHER_OLD_KEYS``). A copy that opens with none of the keys (a key retired from
     ``CIPHER_OLD_KEYS`` after a rotation) or was kept in another form is not served: replay
     builds that CloudEvent from the stored event, as without copies. Dropping the table
-    loses nothing (``bin/ops``-free: the relay writes from where it is on; older events are
-    built afresh)."""
+    loses nothing but speed: the relay keeps copies from where it is on, older events are
+    built afresh. Not copied when a leaked key is retired by copying the log into a new
+    store (README, "Rotating the key")."""
 
     TABLE = "published_cloudevents"
 

@@ -86,7 +86,7 @@ class Runtime(DependencyProvider):
             self.loops.append(OutboxRelay(
                 self.app, self.contract, amqp_uri,
                 batch_size=int(os.environ.get("RELAY_BATCH_SIZE", "200")),
-                poll_interval=float(os.environ.get("RELAY_POLL_INTERVAL", "1.0"))).run)
+                poll_interval=float(os.environ.get("RELAY_POLL_INTERVAL", "0.25"))).run)
         for spec in self.consumes:
             subscription = Subscription(  # catch-up and missing history: from the sources' logs
                 self.app, self.contract.service, spec.name, getattr(self.app, spec.handler),

@@ -21,14 +21,20 @@ AUDIT = {"actor": {"id": "u-1", "name": "کارشناس", "roles": ["registry_of
          "correlation_id": "corr-1", "causation_id": None}
 
 
-@pytest.fixture
-def app(sqlite_store: str) -> Iterator[Registry]:
+def with_registrations(count: int, prefix: str) -> Iterator[Registry]:
+    """A registry with ``count`` NGOs: each Ngo.Registered (v1 and v2 published) and its
+    name claim (none)."""
     app = build()
-    for i in range(6):  # each: Ngo.Registered (v1 and v2 published) and its name claim (none)
-        data = load(schemas.RegisterArgs(), {"ngo": ngo_payload(name=f"انجمن بازپخش {i}")})
+    for i in range(count):
+        data = load(schemas.RegisterArgs(), {"ngo": ngo_payload(name=f"{prefix} {i}")})
         app.register_ngo(data["ngo"], AUDIT)
     yield app
     app.close()
+
+
+@pytest.fixture
+def app(sqlite_store: str) -> Iterator[Registry]:
+    yield from with_registrations(6, "انجمن بازپخش")
 
 
 def built_from_the_store(app: Registry, after: int, limit: int) -> list[dict[str, Any]]:

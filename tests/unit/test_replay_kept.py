@@ -14,27 +14,16 @@ import pytest
 from kombu import serialization
 from kombu.utils import json as kombu_json
 
-from services.registry import schemas
-from services.registry.application import Registry, build
+from services.registry.application import Registry
 from services.registry.events import REGISTRY_EVENTS
 from shared.contracts import encode
 from shared.relay import EncodedPage, Published, cloudevents_for, published_after
-from shared.schemas import load
-from tests.conftest import ngo_payload
-
-AUDIT = {"actor": {"id": "u-1", "name": "کارشناس", "roles": ["registry_officer"],
-                   "agency": "farmandari", "county": "najafabad"},
-         "correlation_id": "corr-1", "causation_id": None}
+from tests.unit.test_replay import with_registrations
 
 
 @pytest.fixture
 def app(sqlite_store: str) -> Iterator[Registry]:
-    app = build()
-    for i in range(4):  # each: Ngo.Registered (v1 and v2 published) and its name claim (none)
-        data = load(schemas.RegisterArgs(), {"ngo": ngo_payload(name=f"انجمن نگه‌داشته {i}")})
-        app.register_ngo(data["ngo"], AUDIT)
-    yield app
-    app.close()
+    yield from with_registrations(4, "انجمن نگه‌داشته")
 
 
 def built(app: Registry, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:

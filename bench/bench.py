@@ -129,9 +129,15 @@ class ClientResult:
 
 
 def client_main(spec: ClientSpec, barrier: Barrier, results: MpQueue[ClientResult]) -> None:
-    result = ClientResult()
+    client_process(_client_loop, ClientResult(), spec, barrier, results)
+
+
+def client_process(loop: Callable[[Any, Barrier, Any], None], result: Any, spec: Any,
+                   barrier: Barrier, results: Any) -> None:
+    """A client process's body: run ``loop``; a fatal error is put in ``result.fatal`` and
+    aborts the barrier (the parent fails the run); the result goes to ``results``."""
     try:
-        _client_loop(spec, barrier, result)
+        loop(spec, barrier, result)
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the run
         result.fatal = f"{type(error).__name__}: {error}"
         barrier.abort()
@@ -722,7 +728,7 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
 
         stores: list[tuple[str, Callable[[], Any]]] = [
             (label, env) for key, label, env in (
-                ("sqlite", "SQLite", _no_store), ("postgres", "PostgreSQL", postgres_schema),
+                ("sqlite", "SQLite", no_store), ("postgres", "PostgreSQL", postgres_schema),
                 ("trusted", "PostgreSQL, jwt + sealed", partial(trusted_postgres, ctx, workdir)))
             if key in args.stores]
         roots = [("", ROOT)] + ([(" [baseline]", args.baseline_root)] if args.baseline_root
@@ -784,7 +790,7 @@ def measure(args: argparse.Namespace, amqp_uri: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _no_store() -> Iterator[dict[str, str]]:
+def no_store() -> Iterator[dict[str, str]]:
     yield {}
 
 

@@ -57,11 +57,12 @@ from bench import (  # noqa: E402 - bench/bench.py, beside this script
     CpuClock,
     EventTap,
     ServiceProcess,
-    _no_store,
     actor,
+    client_process,
     fmt,
     log,
     ngo_payload,
+    no_store,
     percentile,
     postgres_schema,
     private_vhost,
@@ -73,7 +74,7 @@ from bench import (  # noqa: E402 - bench/bench.py, beside this script
 
 REGISTRY = "services.registry.service"
 STORES: dict[str, tuple[str, Callable[[], Any]]] = {
-    "postgres": ("PostgreSQL", postgres_schema), "sqlite": ("SQLite", _no_store)}
+    "postgres": ("PostgreSQL", postgres_schema), "sqlite": ("SQLite", no_store)}
 
 
 # --- the paced clients (each process: threads sharing one schedule) -------------------------
@@ -110,13 +111,7 @@ class PaceResult:
 
 def pace_main(spec: PaceSpec, barrier: Barrier, results: Any) -> None:
     """A client process: connect every thread, wait for the others, then send on schedule."""
-    result = PaceResult()
-    try:
-        _pace(spec, barrier, result)
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the run
-        result.fatal = f"{type(error).__name__}: {error}"
-        barrier.abort()
-    results.put(result)
+    client_process(_pace, PaceResult(), spec, barrier, results)
 
 
 def _pace(spec: PaceSpec, barrier: Barrier, result: PaceResult) -> None:

@@ -68,7 +68,7 @@ class Answers:
         held = self.pending.get(key)
         if held is not None:
             return held[0], json.loads(open_text(self.cipher, held[1]))
-        with self.sql.transaction() as run:
+        with self.sql.transaction(write=False) as run:  # SQLite: never waits for a writer
             rows = run(f"SELECT fingerprint, answer FROM {self.table} WHERE key = %s", (key,))
         if self.pending:  # the database answers again: write what was held meanwhile
             try:

@@ -266,16 +266,22 @@ def rpc_method(args: type[Schema] | None = None, result: type[Schema] | Schema |
 
 def _answered_once(context: CallContext, answers: Answers, key: str, request: str,
                    call: Callable[[], Any], replayed: Any) -> Any:
-    """The remembered answer to this request, or the call's answer, remembered."""
-    found = answers.find(key)
+    """The remembered answer to this request, or the call's answer, remembered.
+
+    Only a request that may have come before is looked up: one with the caller's own
+    ``idempotency_key``, or a message the broker redelivers (its first delivery's consumer
+    died, or its reply could not be sent: RabbitMQ marks both ``redelivered``). A first
+    delivery keyed by its own message id cannot have an answer yet, so it costs no look-up;
+    its answer is still written, for the redelivery that may follow."""
+    again = context.redelivered or context.idempotency_key is not None
+    found = answers.find(key) if again else None
     if found is None:
         try:
             answer = call()
         except (Conflict, InvalidState):
             # the change may be this very request's, made by an earlier delivery of it that
             # is still running or whose reply was lost: wait for that answer a little
-            again = context.redelivered or context.idempotency_key is not None
-            found = _wait_for(answers, key) if again else answers.find(key)
+            found = _wait_for(answers, key) if again else None
             if found is None:
                 raise
         else:

@@ -12,6 +12,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 
 from shared.idempotency import Answers
+from shared.service import CallContext, _answered_once
 from tests.unit.test_registry import build
 
 
@@ -24,7 +25,7 @@ def answers(sqlite_store) -> Iterator[Answers]:
 
 @contextlib.contextmanager
 def database_away(answers: Answers, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def refuse() -> Any:
+    def refuse(**_: Any) -> Any:
         raise OperationalError("connection refused")
 
     with monkeypatch.context() as patch:
@@ -54,3 +55,30 @@ def test_a_written_answer_is_found_and_not_held(answers):
     answers.remember("k:2", "fp-2", [1, 2])
     assert answers.pending == {}
     assert answers.find("k:2") == ("fp-2", [1, 2])
+
+
+class Replays:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def inc(self) -> None:
+        self.count += 1
+
+
+def test_only_a_request_that_may_have_come_before_is_looked_up(answers, monkeypatch):
+    looked: list[str] = []
+    find = answers.find
+    monkeypatch.setattr(answers, "find", lambda key: looked.append(key) or find(key))
+    replays = Replays()
+    first = CallContext(None, "c-1", request_id="msg-1")
+    assert _answered_once(first, answers, "m:msg-1", "fp", lambda: {"n": 1}, replays) == {"n": 1}
+    assert looked == []  # a first delivery keyed by its own message id: nothing to find
+
+    redelivered = CallContext(None, "c-1", request_id="msg-1", redelivered=True)
+    assert _answered_once(redelivered, answers, "m:msg-1", "fp",
+                          lambda: pytest.fail("ran twice"), replays) == {"n": 1}
+    assert looked == ["m:msg-1"] and replays.count == 1
+
+    keyed = CallContext(None, "c-2", idempotency_key="k-1", request_id="msg-2")
+    assert _answered_once(keyed, answers, "k:-:k-1", "fp", lambda: {"n": 2}, replays) == {"n": 2}
+    assert looked[-1] == "k:-:k-1"  # the caller's own key: a retry may come with it

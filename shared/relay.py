@@ -34,7 +34,7 @@ from shared.contracts import (
     encode,
     stream_arguments,
 )
-from shared.store import ServiceApplication
+from shared.store import Position, ServiceApplication
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +108,17 @@ def published_after(app: ServiceApplication, contract: EventContract, after: int
     The events come as ``EncodedEvents``: each one's JSON as the relay published it, kept
     in ``published_cloudevents`` (sealed), or built afresh where none is kept (not yet
     published, or kept in another form); nameko's reply splices them (``_reply_json``)."""
-    notifications = app.notifications(after, limit)
-    return EncodedPage(events=EncodedEvents(encoded_cloudevents(app, contract, notifications)),
-                       next=notifications[-1].id if notifications else after,
+    positions = app.positions(after, limit)  # the stored events themselves only if needed
+    return EncodedPage(events=EncodedEvents(encoded_cloudevents(app, contract, positions)),
+                       next=positions[-1].id if positions else after,
                        head=app.max_notification_id())
 
 
 def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
-                        notifications: Sequence[Notification]) -> list[bytes]:
+                        notifications: Sequence[Notification | Position]) -> list[bytes]:
     """The JSON (UTF-8) of ``cloudevents_for``'s CloudEvents, in the same order: a copy the
-    relay kept where there is one of the contract's present form, else built and encoded."""
+    relay kept where there is one of the contract's present form, else built and encoded
+    from the stored event (read here when only its position was given)."""
     wanted = [(n, pub) for n in notifications for pub in contract.by_topic.get(n.topic, ())]
     if not wanted:
         return []
@@ -132,8 +133,11 @@ def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
         texts.append(held[1] if held is not None and held[0] == form else None)
     missing = {n.id: n for (n, _), text in zip(wanted, texts, strict=True) if text is None}
     if missing:
+        stored = [n for n in app.notifications(min(missing) - 1, max(missing) - min(missing) + 1)
+                  if n.id in missing] if any(
+            isinstance(n, Position) for n in missing.values()) else list(missing.values())
         built = {(int(event["sequence"]), event["type"]): event
-                 for _, event in cloudevents_for(app, contract, list(missing.values()))}
+                 for _, event in cloudevents_for(app, contract, stored)}
         texts = [text if text is not None else
                  encode(built[(n.id, contract.event_type(pub))])
                  for (n, pub), text in zip(wanted, texts, strict=True)]

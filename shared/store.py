@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -103,6 +103,11 @@ class Sql:
             yield run
 
 
+class Position(NamedTuple):
+    id: int  # the notification id
+    topic: str
+
+
 class DateAsISO(Transcoding):
     type = date
     name = "date_iso"
@@ -188,6 +193,17 @@ class ServiceApplication(Application):
                        "WHERE application_name = %s AND notification_id = %s",
                        (tracking.application_name, tracking.notification_id))
         return bool(rows)
+
+    def positions(self, after: int, limit: int) -> list[Position]:
+        """The position and topic of each stored event after ``after``, in log order: the
+        log's shape without its sealed contents, for a reader that may not need them
+        (replay serves most events from the relay's kept copies)."""
+        column = "notification_id" if self.postgres else "rowid"
+        table = self.sql.table(self.recorder.events_table_name)  # type: ignore[attr-defined]
+        with self.sql.transaction(write=False) as run:
+            rows = run(f"SELECT {column}, topic FROM {table} WHERE {column} > %s "
+                       f"ORDER BY {column} LIMIT %s", (after, limit))
+        return [Position(int(n), str(topic)) for n, topic in rows]
 
     def notifications(self, after: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(after, limit, inclusive_of_start=False)

@@ -66,3 +66,10 @@ def test_stored_events_that_are_not_published_are_not_decoded(app, monkeypatch):
     events = built_from_the_store(app, 0, 12)
     assert len(events) == 12  # six NGOs, v1 and v2 each
     assert len(decoded) == 6 and all(topic.endswith("Ngo.Registered") for topic in decoded)
+
+
+def test_positions_are_the_logs_ids_and_topics_without_reading_the_events(app):
+    stored = app.notifications(0, 100)
+    assert app.positions(0, 100) == [(n.id, n.topic) for n in stored]
+    assert app.positions(stored[3].id, 2) == [(n.id, n.topic) for n in stored[4:6]]
+    assert app.positions(stored[-1].id, 10) == []

@@ -23,6 +23,7 @@ from amqp.exceptions import ChannelError
 from eventsourcing.persistence import Notification
 from kombu import Connection, Exchange, Producer, serialization
 from kombu.utils import json as kombu_json
+from psycopg.sql import SQL, Identifier
 
 from shared import metrics
 from shared.contracts import (
@@ -321,6 +322,25 @@ class OutboxRelay:
         self._renew_at = 0.0
         self._lag_at = 0.0
         app.on_saved(self._wakeup.set)
+
+    def listen(self, stop: threading.Event) -> None:
+        """PostgreSQL: wake this relay at every commit of any instance. eventsourcing's
+        recorder sends ``NOTIFY <events table>`` in every insert's transaction; a save only
+        wakes its own instance's relay (``on_saved``), so without this an event saved by an
+        instance that does not hold the lease waited for the poll (``RELAY_POLL_INTERVAL``).
+        One connection of the pool stays listening; lost, it is taken again after a pause."""
+        channel = getattr(self.app.recorder, "channel_name", None)
+        while channel and not stop.is_set():
+            try:
+                with self.app.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+                    conn.execute(SQL("LISTEN {0}").format(Identifier(channel)))
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wakeup.set()
+            except Exception as error:  # noqa: BLE001 - the poll still finds every event
+                log.warning("relay %s: not listening for commits (%s); the poll goes on",
+                            self.service, type(error).__name__)
+                stop.wait(5.0)
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5

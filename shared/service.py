@@ -83,10 +83,13 @@ class Runtime(DependencyProvider):
         amqp_uri = self.container.config["AMQP_URI"]
         self.loops: list[Callable[[threading.Event], None]] = []
         if os.environ.get("RELAY_ENABLED", "1") != "0":
-            self.loops.append(OutboxRelay(
+            relay = OutboxRelay(
                 self.app, self.contract, amqp_uri,
                 batch_size=int(os.environ.get("RELAY_BATCH_SIZE", "200")),
-                poll_interval=float(os.environ.get("RELAY_POLL_INTERVAL", "0.25"))).run)
+                poll_interval=float(os.environ.get("RELAY_POLL_INTERVAL", "0.25")))
+            self.loops.append(relay.run)
+            if self.app.postgres:  # every instance's commit wakes it (NOTIFY)
+                self.loops.append(relay.listen)
         for spec in self.consumes:
             subscription = Subscription(  # catch-up and missing history: from the sources' logs
                 self.app, self.contract.service, spec.name, getattr(self.app, spec.handler),

@@ -116,32 +116,29 @@ def published_after(app: ServiceApplication, contract: EventContract, after: int
 
 
 def encoded_cloudevents(app: ServiceApplication, contract: EventContract,
-                        notifications: Sequence[Notification | Position]) -> list[bytes]:
-    """The JSON (UTF-8) of ``cloudevents_for``'s CloudEvents, in the same order: a copy the
-    relay kept where there is one of the contract's present form, else built and encoded
-    from the stored event (read here when only its position was given)."""
-    wanted = [(n, pub) for n in notifications for pub in contract.by_topic.get(n.topic, ())]
+                        positions: Sequence[Position]) -> list[bytes]:
+    """The JSON (UTF-8) of ``cloudevents_for``'s CloudEvents at these positions, in the same
+    order: a copy the relay kept where there is one of the contract's present form, else
+    built from the stored event (read only for those) and encoded."""
+    wanted = [(p, pub) for p in positions for pub in contract.by_topic.get(p.topic, ())]
     if not wanted:
         return []
-    kept = Published.of(app).read(wanted[0][0].id - 1, wanted[-1][0].id) \
-        if hasattr(app, "sql") else {}
+    kept = Published.of(app).read(wanted[0][0].id - 1, wanted[-1][0].id)
     pubs = {id(pub): pub for versions in contract.by_topic.values() for pub in versions}
     forms = {key: (contract.event_type(pub), contract.form(pub)) for key, pub in pubs.items()}
     texts: list[bytes | None] = []
-    for notification, pub in wanted:
+    for position, pub in wanted:
         type_, form = forms[id(pub)]
-        held = kept.get((notification.id, type_))
+        held = kept.get((position.id, type_))
         texts.append(held[1] if held is not None and held[0] == form else None)
-    missing = {n.id: n for (n, _), text in zip(wanted, texts, strict=True) if text is None}
+    missing = {p.id for (p, _), text in zip(wanted, texts, strict=True) if text is None}
     if missing:
-        stored = [n for n in app.notifications(min(missing) - 1, max(missing) - min(missing) + 1)
-                  if n.id in missing] if any(
-            isinstance(n, Position) for n in missing.values()) else list(missing.values())
+        first, last = min(missing), max(missing)
+        stored = [n for n in app.notifications(first - 1, last - first + 1) if n.id in missing]
         built = {(int(event["sequence"]), event["type"]): event
                  for _, event in cloudevents_for(app, contract, stored)}
-        texts = [text if text is not None else
-                 encode(built[(n.id, contract.event_type(pub))])
-                 for (n, pub), text in zip(wanted, texts, strict=True)]
+        texts = [text if text is not None else encode(built[(p.id, forms[id(pub)][0])])
+                 for (p, pub), text in zip(wanted, texts, strict=True)]
     return texts  # type: ignore[return-value]
 
 

@@ -103,14 +103,12 @@ class TableProjection(Projection):
                     stored = self._lock_position(run)
                     if stored == self.position:  # nobody applied these meanwhile
                         self._apply_page(run, events)
-                        stored = notifications[-1].id
-                        run(f"UPDATE {self.positions} SET position = %s WHERE name = %s",
-                            (stored, self.name))
+                        stored = self._save_position(run, notifications[-1].id)
                 self.position = stored  # after the commit (or another instance's)
                 if stored == notifications[-1].id and len(notifications) < self.batch_size:
                     return
 
-    def rebuild(self, progress: Callable[[int], None] = lambda _: None) -> None:
+    def rebuild(self) -> None:
         """Rebuild the tables from the whole log in one transaction (``bin/ops rebuild``):
         readers see the old rows until it commits, never a half-built model."""
         with self._lock, self.sql.transaction() as run:
@@ -122,9 +120,7 @@ class TableProjection(Projection):
                 self._apply_page(run, [self.app.mapper.to_domain_event(n)
                                        for n in notifications])
                 position = notifications[-1].id
-                progress(position)
-            run(f"UPDATE {self.positions} SET position = %s WHERE name = %s",
-                (position, self.name))
+            self._save_position(run, position)
         self.position = position
 
     def clear(self) -> list[str]:
@@ -137,6 +133,11 @@ class TableProjection(Projection):
     def sizes(self) -> dict[str, int]:
         return {table.rsplit(".", 1)[-1]: self.read(f"SELECT COUNT(*) FROM {table}")[0][0]
                 for table in self.tables_to_count}
+
+    def _save_position(self, run: Run, position: int) -> int:
+        run(f"UPDATE {self.positions} SET position = %s WHERE name = %s",
+            (position, self.name))
+        return position
 
     def _lock_position(self, run: Run) -> int:
         # the first statement writes: it takes the row's (PostgreSQL) or the database's

@@ -168,13 +168,13 @@ class NgoIndex(TableProjection):
             if self.postgres:
                 conditions.append("i.search_key LIKE %s ESCAPE '\\'")
                 params.append("%" + _like_escaped(key) + "%")
-            elif len(key) >= 3:  # the trigram index, then the exact test
-                conditions.append(f"i.rowid IN (SELECT rowid FROM {self.names} "
-                                  f"WHERE {self.names} MATCH %s)")
-                params.append('"' + key.replace('"', '""') + '"')
-            conditions.append("instr(i.search_key, %s) > 0" if not self.postgres
-                              else "strpos(i.search_key, %s) > 0")
-            params.append(key)
+            else:  # the trigram index (three letters or more), then the exact test
+                if len(key) >= 3:
+                    conditions.append(f"i.rowid IN (SELECT rowid FROM {self.names} "
+                                      f"WHERE {self.names} MATCH %s)")
+                    params.append('"' + key.replace('"', '""') + '"')
+                conditions.append("instr(i.search_key, %s) > 0")
+                params.append(key)
         if field is not None:
             conditions.append(f"i.ngo_id IN (SELECT ngo_id FROM {self.fields} WHERE field = %s)")
             params.append(field)
